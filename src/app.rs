@@ -1,0 +1,537 @@
+//! Builds the stages from the configuration and runs the commands of spec §2.
+//! Decides exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::cli::{Cli, Command, RunArgs, TestRulesArgs};
+use crate::config::{Config, ConfigError, Env, Since};
+use crate::event::{hostname, Event, Origin};
+use crate::outbox::Outbox;
+use crate::pipeline::{Output, Pipeline};
+use crate::record::{Assembler, Record, Stream};
+use crate::rules::{RuleSet, Scratch};
+use crate::sink::{self, Delivery, Route, Sink, Webhook};
+use crate::source::file::StartAt;
+use crate::source::lines::LineSplitter;
+use crate::source::{file, stdin, SourceSpec};
+
+/// How long shutdown waits for in-flight work before leaving it to the outbox.
+const DRAIN: Duration = Duration::from_secs(8);
+
+/// A failure that ends the program, with its exit code.
+struct Fail {
+    code: u8,
+    lines: Vec<String>,
+}
+
+impl Fail {
+    fn usage(line: impl Into<String>) -> Fail {
+        Fail {
+            code: 2,
+            lines: vec![line.into()],
+        }
+    }
+    fn runtime(line: impl Into<String>) -> Fail {
+        Fail {
+            code: 1,
+            lines: vec![line.into()],
+        }
+    }
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check) => check(),
+        Some(Command::TestRules(args)) => test_rules(args),
+        Some(Command::SendTest) => send_test(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(fail) => {
+            for line in fail.lines {
+                eprintln!("owui-bridge: {line}");
+            }
+            ExitCode::from(fail.code)
+        }
+    }
+}
+
+fn load_config() -> Result<(Env, Config), Fail> {
+    let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
+    let cfg = Config::from_env(&env).map_err(|errs: Vec<ConfigError>| Fail {
+        code: 2,
+        lines: errs.iter().map(|e| e.to_string()).collect(),
+    })?;
+    Ok((env, cfg))
+}
+
+fn load_rules(cfg: &Config) -> Result<RuleSet, Fail> {
+    RuleSet::load(cfg.default_rules, &cfg.rules).map_err(|e| Fail::usage(e.to_string()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::runtime(format!("cannot start: {e}")))
+}
+
+fn build_sinks(cfg: &Config) -> Vec<Sink> {
+    let client = sink::webhook::http_client(cfg.webhook_timeout);
+    cfg.webhooks
+        .iter()
+        .map(|w| Sink::Webhook(Webhook::new(w, client.clone())))
+        .collect()
+}
+
+// ---- run -------------------------------------------------------------------
+
+fn run(args: RunArgs) -> Result<ExitCode, Fail> {
+    let (_env, cfg) = load_config()?;
+    crate::telemetry::init(&cfg.log_level, cfg.log_format);
+    let source = args.source.unwrap_or(SourceSpec::Docker);
+    if source == SourceSpec::Docker {
+        return Err(Fail::usage(
+            "the Docker source is not available in this version yet; read a log with --source file:/path/to/log (followed like tail -F) or --source stdin",
+        ));
+    }
+    let rules = Arc::new(load_rules(&cfg)?);
+    for w in &cfg.warnings {
+        warn!("{w}");
+    }
+    let sinks = if args.dry_run {
+        Vec::new()
+    } else {
+        build_sinks(&cfg)
+    };
+    if !args.dry_run && sinks.is_empty() {
+        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) in the environment or .env, or use --dry-run to print events instead"));
+    }
+    let outbox = if args.dry_run {
+        None
+    } else {
+        Some(Outbox::open(&cfg.state_dir).map_err(|e| Fail::usage(e.to_string()))?)
+    };
+    runtime()?.block_on(run_async(cfg, rules, source, sinks, outbox))
+}
+
+async fn run_async(
+    cfg: Config,
+    rules: Arc<RuleSet>,
+    source: SourceSpec,
+    sinks: Vec<Sink>,
+    outbox: Option<Outbox>,
+) -> Result<ExitCode, Fail> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::channel(64);
+    let host = hostname();
+    let (source_key, origin, source_task) = match &source {
+        SourceSpec::File(path) => {
+            let key = format!("file:{}", path.display());
+            let start = match outbox
+                .as_ref()
+                .map(|o| o.checkpoint(&key))
+                .transpose()
+                .map_err(|e| Fail::runtime(e.to_string()))?
+                .flatten()
+            {
+                Some(cursor) => StartAt::Resume(cursor),
+                None if cfg.since == Since::Now => StartAt::End,
+                None => StartAt::Beginning,
+            };
+            let origin = Origin {
+                container: None,
+                container_id: None,
+                stream: Stream::File.as_str().into(),
+                host,
+                file: Some(path.display().to_string()),
+            };
+            let task = tokio::spawn(file::follow(path.clone(), start, tx, shutdown_rx.clone()));
+            (key, origin, task)
+        }
+        SourceSpec::Stdin => {
+            let origin = Origin {
+                container: None,
+                container_id: None,
+                stream: Stream::Stdin.as_str().into(),
+                host,
+                file: None,
+            };
+            (
+                "stdin".to_string(),
+                origin,
+                tokio::spawn(stdin::read_to_end(tx)),
+            )
+        }
+        SourceSpec::Docker => unreachable!("rejected before the runtime starts"),
+    };
+    info!(rules = rules.rules().len(), files = %rules.files().join(", "), "rules loaded");
+
+    let mut sink_tasks = Vec::new();
+    let output = match &outbox {
+        None => Output::DryRun,
+        Some(ob) => {
+            let mut routes = Vec::new();
+            for s in sinks {
+                info!(sink = s.name(), to = %s.describe(), "delivering");
+                let events = cfg
+                    .webhooks
+                    .iter()
+                    .find(|w| w.name == s.name())
+                    .map(|w| w.events.clone())
+                    .unwrap_or_else(crate::config::EventFilter::all);
+                routes.push(Route {
+                    sink: s.name().to_string(),
+                    events,
+                });
+                sink_tasks.push(tokio::spawn(sink::deliver_forever(
+                    s,
+                    ob.clone(),
+                    cfg.webhook_max_age,
+                    shutdown_rx.clone(),
+                )));
+            }
+            if let Ok(p) = ob.pending_by_sink() {
+                for (sink, n) in p
+                    .iter()
+                    .filter(|(s, _)| !routes.iter().any(|r| &r.sink == *s))
+                {
+                    warn!(sink = %sink, pending = n, "events wait in the outbox for a receiver that is no longer configured");
+                }
+            }
+            Output::Outbox {
+                outbox: ob.clone(),
+                routes,
+            }
+        }
+    };
+
+    let pipeline = Pipeline::new(rules, source_key, origin, output);
+    let mut pipeline_task = tokio::spawn(pipeline.run(rx, shutdown_rx.clone()));
+    let stdin_source = source == SourceSpec::Stdin;
+
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut interrupted = false;
+    let stats = tokio::select! {
+        r = &mut pipeline_task => r,
+        _ = &mut signal => {
+            interrupted = true;
+            info!("stopping: finishing the work in flight; undelivered events stay in the outbox");
+            let _ = shutdown_tx.send(true);
+            match tokio::time::timeout(DRAIN, &mut pipeline_task).await {
+                Ok(r) => r,
+                Err(_) => return Ok(ExitCode::SUCCESS),
+            }
+        }
+    };
+    let stats = match stats {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Fail::runtime(e.to_string())),
+        Err(e) => return Err(Fail::runtime(format!("internal error: {e}"))),
+    };
+    if let Ok(Err(e)) = source_task.await {
+        error!(error = %e, "reading the log failed");
+        let _ = shutdown_tx.send(true);
+        return Err(Fail::runtime(e.to_string()));
+    }
+    info!(
+        lines = stats.lines,
+        records = stats.records,
+        events = stats.events,
+        "input finished"
+    );
+
+    // Standard input has ended: deliver what is queued, then stop.
+    if stdin_source && !interrupted {
+        if let Some(ob) = &outbox {
+            tokio::select! {
+                _ = wait_until_drained(ob) => {}
+                _ = &mut signal => info!("stopping; undelivered events stay in the outbox"),
+            }
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    for t in sink_tasks {
+        let _ = tokio::time::timeout(DRAIN, t).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_until_drained(ob: &Outbox) {
+    loop {
+        match ob.pending_by_sink() {
+            Ok(p) if p.values().all(|&n| n == 0) => return,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+// ---- check -----------------------------------------------------------------
+
+fn check() -> Result<ExitCode, Fail> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
+    let _ = writeln!(out, "owui-bridge {} check", env!("CARGO_PKG_VERSION"));
+    let cfg = match Config::from_env(&env) {
+        Ok(cfg) => {
+            let _ = writeln!(out, "configuration: ok");
+            for (k, v) in cfg.describe() {
+                let _ = writeln!(out, "  {k} = {v}");
+            }
+            for w in &cfg.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+            if cfg.webhooks.is_empty() {
+                problems.push("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) so events have somewhere to go".into());
+            }
+            Some(cfg)
+        }
+        Err(errs) => {
+            let _ = writeln!(out, "configuration: {} problem(s)", errs.len());
+            problems.extend(errs.iter().map(|e| e.to_string()));
+            None
+        }
+    };
+    let default_rules = env
+        .bool("BRIDGE_DEFAULT_RULES")
+        .ok()
+        .flatten()
+        .unwrap_or(true);
+    let rule_paths = cfg.as_ref().map(|c| c.rules.clone()).unwrap_or_default();
+    match RuleSet::load(default_rules, &rule_paths) {
+        Ok(rs) => {
+            let _ = writeln!(
+                out,
+                "rules: ok, {} rules from {} ({} reached through the literal prefilter)",
+                rs.rules().len(),
+                rs.files().join(", "),
+                rs.prefiltered()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "rules: problem");
+            problems.push(e.to_string());
+        }
+    }
+    if let Some(cfg) = &cfg {
+        match state_dir_writable(&cfg.state_dir) {
+            Ok(()) => {
+                let _ = writeln!(out, "state: ok, {} is writable", cfg.state_dir.display());
+            }
+            Err(e) => problems.push(format!("BRIDGE_STATE_DIR {}: {e}; point it at a writable folder (in Docker, mount a volume there)", cfg.state_dir.display())),
+        }
+    }
+    let _ = writeln!(out, "docker: not checked (this version reads --source file:PATH and --source stdin; the Docker source comes next)");
+    drop(out);
+    if problems.is_empty() {
+        println!("all checks passed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(Fail {
+        code: 2,
+        lines: problems,
+    })
+}
+
+fn state_dir_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let probe = dir.join(format!(".owui-bridge-check-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(|e| e.to_string())?;
+    std::fs::remove_file(&probe).map_err(|e| e.to_string())
+}
+
+// ---- test-rules ------------------------------------------------------------
+
+fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
+    let rules = if args.rules.is_empty() {
+        let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
+        let builtin = env
+            .bool("BRIDGE_DEFAULT_RULES")
+            .map_err(|e| Fail::usage(e.to_string()))?
+            .unwrap_or(true);
+        let extra: Vec<_> = env
+            .get("BRIDGE_RULES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Into::into)
+                    .collect()
+            })
+            .unwrap_or_default();
+        RuleSet::load(builtin, &extra)
+    } else {
+        RuleSet::load(false, &args.rules)
+    }
+    .map_err(|e| Fail::usage(e.to_string()))?;
+
+    let input = read_input(args.file.as_deref())?;
+    let records = assemble_all(&rules, &input);
+    let mut hits_per_rule = vec![0u64; rules.rules().len()];
+    let mut missed = 0u64;
+    let mut scratch = Scratch::default();
+    let mut hits = Vec::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut err = std::io::stderr().lock();
+    for rec in &records {
+        hits.clear();
+        rules.matches(rec, &mut scratch, &mut hits);
+        if hits.is_empty() {
+            missed += 1;
+            if args.show_missed {
+                let _ = writeln!(err, "missed (line {}): {}", rec.first_line, rec.text);
+            }
+        }
+        for h in &hits {
+            let rule = &rules.rules()[h.rule];
+            hits_per_rule[h.rule] += 1;
+            let data: BTreeMap<&str, &str> = h
+                .data
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let line = TestHit {
+                line: rec.first_line,
+                rule: &rule.id,
+                event: &rule.event,
+                data,
+            };
+            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+        }
+    }
+    let _ = out.flush();
+    let lines = input.iter().filter(|&&b| b == b'\n').count()
+        + usize::from(!input.is_empty() && !input.ends_with(b"\n"));
+    let _ = writeln!(
+        err,
+        "lines: {lines}, records: {}, records with no match: {missed}",
+        records.len()
+    );
+    let _ = writeln!(err, "hits per rule:");
+    let width = rules.rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
+    for (rule, n) in rules.rules().iter().zip(&hits_per_rule) {
+        let _ = writeln!(err, "  {:width$}  {n:>6}  {}", rule.id, rule.event);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fail> {
+    match file {
+        None => read_stdin(),
+        Some(p) if p == Path::new("-") => read_stdin(),
+        Some(p) => {
+            std::fs::read(p).map_err(|e| Fail::usage(format!("cannot read {}: {e}", p.display())))
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>, Fail> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| Fail::runtime(format!("cannot read standard input: {e}")))?;
+    Ok(buf)
+}
+
+/// One `test-rules` output line, fields in the order spec §2 shows.
+#[derive(serde::Serialize)]
+struct TestHit<'a> {
+    line: u64,
+    rule: &'a str,
+    event: &'a str,
+    data: BTreeMap<&'a str, &'a str>,
+}
+
+/// Records of a whole text at once (no flush by silence: the text is complete).
+pub fn assemble_all(rules: &RuleSet, input: &[u8]) -> Vec<Record> {
+    let mut splitter = LineSplitter::new(Stream::File, 0, None);
+    let mut lines = Vec::new();
+    splitter.push(input, &mut lines);
+    splitter.finish(&mut lines);
+    let mut asm = Assembler::new(rules.assemble_config().clone());
+    let now = Instant::now();
+    let mut records = Vec::new();
+    for l in &lines {
+        asm.push(l, now, &mut |r| records.push(r));
+    }
+    asm.flush_all(&mut |r| records.push(r));
+    records
+}
+
+// ---- send-test ---------------------------------------------------------------
+
+fn send_test() -> Result<ExitCode, Fail> {
+    let (_env, cfg) = load_config()?;
+    let sinks = build_sinks(&cfg);
+    if sinks.is_empty() {
+        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) in the environment or .env"));
+    }
+    let origin = Origin {
+        container: Some(cfg.container.clone()),
+        container_id: None,
+        stream: "bridge".into(),
+        host: hostname(),
+        file: None,
+    };
+    let mut data = BTreeMap::new();
+    data.insert(
+        "message".to_string(),
+        "Test event from owui-bridge send-test".to_string(),
+    );
+    let ev = Event::synthetic(
+        "bridge.test",
+        data,
+        &origin,
+        "✅ owui-bridge can reach this channel",
+    );
+    let failed = runtime()?.block_on(async {
+        let mut failed = 0;
+        for s in &sinks {
+            match s.deliver(&ev).await {
+                Delivery::Delivered => println!("{}: ok ({})", s.name(), s.describe()),
+                Delivery::RetryLater { reason, .. } | Delivery::Reject { reason } => {
+                    failed += 1;
+                    println!("{}: failed ({}): {reason}", s.name(), s.describe());
+                }
+            }
+        }
+        failed
+    });
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

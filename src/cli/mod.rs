@@ -1,0 +1,66 @@
+//! The command line (spec §2): clap types and help texts, written for people
+//! who run Open WebUI rather than write code. No I/O here; `app` runs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::SourceSpec;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "owui-bridge",
+    version,
+    about = "Tells you what happens in Open WebUI — sign-ups, uploads, chats, errors — by reading its logs and sending signed webhooks.",
+    long_about = "owui-bridge reads Open WebUI's log output, recognises what happened (a user signed up, a file was uploaded, an error occurred…) with regex rules, and delivers each event to your webhook receiver, signed, retried until it arrives, and kept on disk while the receiver is down.\n\nIt is configured with environment variables or a .env file in the working directory (WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_EVENTS, …). Run 'owui-bridge check' to see what it understood.",
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Running without a command is the same as 'owui-bridge run'.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bridge: follow the log, turn matching lines into events, deliver them.
+    Run(RunArgs),
+    /// Check the configuration and rules, print what will be used (secrets hidden), and list every problem with its fix.
+    Check,
+    /// Try rules on a log file: print each event they would produce, then a summary per rule.
+    #[command(name = "test-rules")]
+    TestRules(TestRulesArgs),
+    /// Send one 'bridge.test' event to every configured receiver now and say, per receiver, whether it arrived.
+    #[command(name = "send-test")]
+    SendTest,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Where to read the log: 'docker' (the Open WebUI container; the default), 'file:/path/to/log' (followed like tail -F), or 'stdin'.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
+    pub source: Option<SourceSpec>,
+    /// Print each event as one JSON line instead of delivering it (nothing is stored or sent).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestRulesArgs {
+    /// A rule file or a folder of *.toml rule files; repeat for several. Without it, the rules 'run' would load.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Also print the records no rule matched (on stderr).
+    #[arg(long)]
+    pub show_missed: bool,
+    /// The log to test ('-' or nothing for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+fn parse_source(s: &str) -> Result<SourceSpec, String> {
+    s.parse()
+}

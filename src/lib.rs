@@ -1,0 +1,27 @@
+//! owui-bridge: Open WebUI's log output in, signed webhooks out.
+//!
+//! The data path, one module per stage:
+//!
+//! ```text
+//! source/  ──lines──▶  record/  ──records──▶  rules/  ──hits──▶  event
+//!   (file, stdin,        (multi-line          (TOML rules,         (stable id,
+//!    docker)              assembly)            literal prefilter)   exact JSON body)
+//!                                                                      │
+//!                          sink/  ◀──per-sink ordered queues──  outbox/ (redb, durable)
+//!                          (signed webhook, retries)
+//! ```
+//!
+//! `pipeline` connects source → outbox; `config` owns the environment; `cli`
+//! the command line; `app` builds the stages and runs the commands.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod outbox;
+pub mod pipeline;
+pub mod record;
+pub mod rules;
+pub mod sink;
+pub mod source;
+pub mod telemetry;

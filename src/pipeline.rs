@@ -1,0 +1,212 @@
+//! The stage between a source and the outbox: lines → records → rule hits →
+//! events, stored together with the checkpoint that covers them.
+//!
+//! The checkpoint never passes a record that is still being assembled, so a
+//! restart re-reads any half-seen record whole. Stores are batched: a commit
+//! happens when a batch produced events, or at most every second for a
+//! checkpoint alone, so quiet matching costs no disk writes per line.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::error;
+
+use crate::event::{Event, Origin};
+use crate::outbox::{Outbox, OutboxError};
+use crate::record::{Assembler, Cursor, Line, Record};
+use crate::rules::{Hit, RuleSet, Scratch};
+use crate::sink::Route;
+use crate::source::Batch;
+
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Where events go: the outbox, or stdout as JSON lines (`--dry-run`).
+pub enum Output {
+    Outbox { outbox: Outbox, routes: Vec<Route> },
+    DryRun,
+}
+
+/// What the pipeline has done, for the closing log line and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub lines: u64,
+    pub records: u64,
+    pub events: u64,
+}
+
+pub struct Pipeline {
+    rules: Arc<RuleSet>,
+    assembler: Assembler,
+    scratch: Scratch,
+    hits: Vec<Hit>,
+    records: Vec<Record>,
+    source_key: String,
+    origin: Origin,
+    output: Output,
+    pending: Vec<(Event, Vec<String>)>,
+    /// Position after the last line fed in.
+    read_to: Option<Cursor>,
+    dirty: bool,
+    last_commit: Instant,
+    pub stats: Stats,
+}
+
+/// How the input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The source has no more (stdin at EOF): flush every record.
+    EndOfInput,
+    /// Stopping early: keep half-assembled records for the next start.
+    Shutdown,
+}
+
+impl Pipeline {
+    pub fn new(
+        rules: Arc<RuleSet>,
+        source_key: String,
+        origin: Origin,
+        output: Output,
+    ) -> Pipeline {
+        let assembler = Assembler::new(rules.assemble_config().clone());
+        Pipeline {
+            rules,
+            assembler,
+            scratch: Scratch::default(),
+            hits: Vec::new(),
+            records: Vec::new(),
+            source_key,
+            origin,
+            output,
+            pending: Vec::new(),
+            read_to: None,
+            dirty: false,
+            last_commit: Instant::now(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Runs until the channel closes (`EndOfInput`) or `shutdown` turns true.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Batch>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<Stats, OutboxError> {
+        loop {
+            let deadline = self.assembler.next_deadline();
+            let flush_timer = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                batch = rx.recv() => match batch {
+                    Some(lines) => self.feed(&lines, Instant::now()),
+                    None => {
+                        self.finish(Ending::EndOfInput)?;
+                        return Ok(self.stats);
+                    }
+                },
+                _ = flush_timer => self.flush_due(Instant::now()),
+                _ = shutdown.changed() => {
+                    self.finish(Ending::Shutdown)?;
+                    return Ok(self.stats);
+                }
+            }
+            self.maybe_commit()?;
+        }
+    }
+
+    pub fn feed(&mut self, lines: &[Line], now: Instant) {
+        let mut records = std::mem::take(&mut self.records);
+        for line in lines {
+            self.assembler.push(line, now, &mut |r| records.push(r));
+            self.read_to = Some(line.end);
+        }
+        self.stats.lines += lines.len() as u64;
+        self.dirty |= !lines.is_empty();
+        self.process(&mut records);
+        self.records = records;
+    }
+
+    fn flush_due(&mut self, now: Instant) {
+        let mut records = std::mem::take(&mut self.records);
+        self.assembler.flush_due(now, &mut |r| records.push(r));
+        self.dirty |= !records.is_empty();
+        self.process(&mut records);
+        self.records = records;
+    }
+
+    fn process(&mut self, records: &mut Vec<Record>) {
+        for rec in records.drain(..) {
+            self.stats.records += 1;
+            self.hits.clear();
+            self.rules.matches(&rec, &mut self.scratch, &mut self.hits);
+            for hit in &self.hits {
+                let rule = &self.rules.rules()[hit.rule];
+                let ev = Event::new(rule, hit, &rec, &self.source_key, &self.origin);
+                self.stats.events += 1;
+                match &self.output {
+                    Output::DryRun => {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{}", ev.body);
+                    }
+                    Output::Outbox { routes, .. } => {
+                        let sinks: Vec<String> = routes
+                            .iter()
+                            .filter(|r| r.events.allows(&ev.event))
+                            .map(|r| r.sink.clone())
+                            .collect();
+                        if !sinks.is_empty() {
+                            self.pending.push((ev, sinks));
+                        }
+                    }
+                }
+            }
+            self.assembler.recycle(rec.text);
+        }
+    }
+
+    /// The position a restart may resume from: before any half-built record.
+    fn safe_cursor(&self) -> Option<Cursor> {
+        self.assembler.oldest_pending_start().or(self.read_to)
+    }
+
+    fn maybe_commit(&mut self) -> Result<(), OutboxError> {
+        if !self.pending.is_empty()
+            || (self.dirty && self.last_commit.elapsed() >= CHECKPOINT_EVERY)
+        {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), OutboxError> {
+        let cursor = self.safe_cursor();
+        if let Output::Outbox { outbox, .. } = &self.output {
+            let checkpoint = match &cursor {
+                Some(c) if !matches!(c, Cursor::Line(_)) => Some((self.source_key.as_str(), c)),
+                _ => None,
+            };
+            if let Err(e) = outbox.commit(&self.pending, checkpoint) {
+                error!(error = %e, "cannot store events in the outbox");
+                return Err(e);
+            }
+        }
+        self.pending.clear();
+        self.dirty = false;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    pub fn finish(&mut self, ending: Ending) -> Result<(), OutboxError> {
+        if ending == Ending::EndOfInput {
+            let mut records = std::mem::take(&mut self.records);
+            self.assembler.flush_all(&mut |r| records.push(r));
+            self.process(&mut records);
+        }
+        self.commit()
+    }
+}

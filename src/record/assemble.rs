@@ -1,0 +1,319 @@
+//! Multi-line record assembly (spec §5 `[record]`).
+//!
+//! A pure state machine: `push(line, now)` and `flush_due(now)` take the time as
+//! an argument, so the async shell owns the only timer and tests need no runtime.
+//! One pending record per stream, so stdout and stderr never mix. Owns the flush
+//! timeout and the size caps; knows nothing about rules, events or sinks.
+
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use super::{Cursor, Line, Record, Stream};
+
+/// How lines join into records.
+#[derive(Debug, Clone)]
+pub struct AssembleConfig {
+    /// A line matching this starts a record; others continue it. `None`: every line is a record.
+    pub start: Option<Regex>,
+    pub flush_after: Duration,
+    pub max_lines: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for AssembleConfig {
+    fn default() -> Self {
+        AssembleConfig {
+            start: None,
+            flush_after: Duration::from_millis(250),
+            max_lines: 500,
+            max_bytes: 1 << 20,
+        }
+    }
+}
+
+struct Pending {
+    rec: Record,
+    lines: usize,
+    last_push: Instant,
+}
+
+/// Joins lines into records, one pending record per stream.
+pub struct Assembler {
+    cfg: AssembleConfig,
+    pending: Vec<(Stream, Pending)>,
+    /// Reused between records so a single-line record costs no allocation.
+    spare: String,
+}
+
+const TRUNCATION_MARK: &str = "[owui-bridge: record truncated, ";
+
+impl Assembler {
+    pub fn new(cfg: AssembleConfig) -> Assembler {
+        Assembler {
+            cfg,
+            pending: Vec::with_capacity(2),
+            spare: String::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AssembleConfig {
+        &self.cfg
+    }
+
+    /// Feeds one line; calls `out` for each record this line completes.
+    pub fn push(&mut self, line: &Line, now: Instant, out: &mut impl FnMut(Record)) {
+        let text = String::from_utf8_lossy(&line.text);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let starts = match &self.cfg.start {
+            None => true,
+            Some(re) => re.is_match(text),
+        };
+        let slot = self.pending.iter().position(|(s, _)| *s == line.stream);
+        match (slot, starts) {
+            (Some(i), false) => {
+                let p = &mut self.pending[i].1;
+                append(p, &self.cfg, text, line.end, now);
+                return;
+            }
+            (Some(i), true) => {
+                let (_, p) = self.pending.swap_remove(i);
+                self.finish(p, out);
+            }
+            (None, _) => {}
+        }
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.push_str(text);
+        let rec = Record {
+            stream: line.stream,
+            ts: line.ts,
+            first_line: line.number,
+            text: buf,
+            truncated_lines: 0,
+            start: line.start,
+            end: line.end,
+        };
+        let p = Pending {
+            rec,
+            lines: 1,
+            last_push: now,
+        };
+        if self.cfg.start.is_none() {
+            self.finish(p, out);
+        } else {
+            self.pending.push((line.stream, p));
+        }
+    }
+
+    /// Emits every pending record that has been silent for `flush_after`.
+    pub fn flush_due(&mut self, now: Instant, out: &mut impl FnMut(Record)) {
+        let flush_after = self.cfg.flush_after;
+        let mut i = 0;
+        while i < self.pending.len() {
+            if now.saturating_duration_since(self.pending[i].1.last_push) >= flush_after {
+                let (_, p) = self.pending.swap_remove(i);
+                self.finish(p, out);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Emits everything pending (end of input, shutdown).
+    pub fn flush_all(&mut self, out: &mut impl FnMut(Record)) {
+        while let Some((_, p)) = self.pending.pop() {
+            self.finish(p, out);
+        }
+    }
+
+    /// When the next pending record becomes due, for the async shell's timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending
+            .iter()
+            .map(|(_, p)| p.last_push + self.cfg.flush_after)
+            .min()
+    }
+
+    /// The oldest start among pending records: a checkpoint must not pass it.
+    pub fn oldest_pending_start(&self) -> Option<Cursor> {
+        self.pending
+            .iter()
+            .map(|(_, p)| p.rec.start)
+            .min_by_key(Cursor::order_key)
+    }
+
+    fn finish(&mut self, mut p: Pending, out: &mut impl FnMut(Record)) {
+        if p.rec.truncated_lines > 0 {
+            let n = p.rec.truncated_lines;
+            p.rec.text.push('\n');
+            p.rec.text.push_str(TRUNCATION_MARK);
+            p.rec.text.push_str(&format!("{n} more lines dropped]"));
+        }
+        out(p.rec);
+    }
+
+    /// Gives a record's buffer back for reuse once the caller is done with it.
+    pub fn recycle(&mut self, text: String) {
+        if text.capacity() <= 64 * 1024 {
+            self.spare = text;
+        }
+    }
+}
+
+fn append(p: &mut Pending, cfg: &AssembleConfig, text: &str, end: Cursor, now: Instant) {
+    p.last_push = now;
+    p.rec.end = end;
+    if p.lines >= cfg.max_lines || p.rec.text.len() + 1 + text.len() > cfg.max_bytes {
+        p.rec.truncated_lines += 1;
+        return;
+    }
+    p.rec.text.push('\n');
+    p.rec.text.push_str(text);
+    p.lines += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    const START: &str = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| ";
+
+    fn lines(text: &str, stream: Stream) -> Vec<Line> {
+        let mut off = 0u64;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let start = off;
+                off += l.len() as u64 + 1;
+                Line {
+                    text: Bytes::copy_from_slice(l.as_bytes()),
+                    stream,
+                    ts: None,
+                    number: i as u64 + 1,
+                    start: Cursor::Offset(start),
+                    end: Cursor::Offset(off),
+                }
+            })
+            .collect()
+    }
+
+    fn assemble(cfg: AssembleConfig, input: &[Line]) -> Vec<Record> {
+        let mut a = Assembler::new(cfg);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        for l in input {
+            a.push(l, now, &mut |r| out.push(r));
+        }
+        a.flush_all(&mut |r| out.push(r));
+        out
+    }
+
+    fn with_start() -> AssembleConfig {
+        AssembleConfig {
+            start: Some(Regex::new(START).unwrap()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn traceback_joins_its_header() {
+        let log = "2026-11-27 08:01:50.446 | ERROR    | x:y:1 - boom\nTraceback (most recent call last):\n  File \"a.py\"\nValueError: bad\n2026-11-27 08:01:50.500 | INFO     | x:y:2 - next";
+        let recs = assemble(with_start(), &lines(log, Stream::Stdout));
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].text.lines().count(), 4);
+        assert_eq!(recs[0].first_line, 1);
+        assert_eq!(recs[0].start, Cursor::Offset(0));
+        assert_eq!(recs[1].first_line, 5);
+        assert!(recs[0].text.ends_with("ValueError: bad"));
+    }
+
+    #[test]
+    fn streams_never_mix() {
+        let mut input = lines(
+            "2026-11-27 08:01:50.446 | ERROR    | x:y:1 - a\ncont-out",
+            Stream::Stdout,
+        );
+        let err = lines("Exception in ASGI application\n  cont-err", Stream::Stderr);
+        input.insert(1, err[0].clone());
+        input.push(err[1].clone());
+        let recs = assemble(with_start(), &input);
+        let out: Vec<_> = recs.iter().filter(|r| r.stream == Stream::Stdout).collect();
+        let errs: Vec<_> = recs.iter().filter(|r| r.stream == Stream::Stderr).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].text,
+            "2026-11-27 08:01:50.446 | ERROR    | x:y:1 - a\ncont-out"
+        );
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].text, "Exception in ASGI application\n  cont-err");
+    }
+
+    #[test]
+    fn max_lines_cuts_and_marks() {
+        let mut log = String::from("2026-11-27 08:01:50.446 | ERROR    | x:y:1 - a");
+        for i in 0..10 {
+            log.push_str(&format!("\n  frame {i}"));
+        }
+        let cfg = AssembleConfig {
+            max_lines: 3,
+            ..with_start()
+        };
+        let recs = assemble(cfg, &lines(&log, Stream::Stdout));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].truncated_lines, 8);
+        assert_eq!(recs[0].text.lines().count(), 4);
+        assert!(recs[0]
+            .text
+            .ends_with("[owui-bridge: record truncated, 8 more lines dropped]"));
+        assert_eq!(recs[0].end, Cursor::Offset(log.len() as u64 + 1));
+    }
+
+    #[test]
+    fn silence_flushes_after_the_configured_time() {
+        let cfg = AssembleConfig {
+            flush_after: Duration::from_millis(250),
+            ..with_start()
+        };
+        let mut a = Assembler::new(cfg);
+        let l = lines(
+            "2026-11-27 08:01:50.446 | INFO     | x:y:1 - a",
+            Stream::Stdout,
+        );
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        a.push(&l[0], t0, &mut |r| out.push(r));
+        a.flush_due(t0 + Duration::from_millis(249), &mut |r| out.push(r));
+        assert!(out.is_empty());
+        assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(250)));
+        a.flush_due(t0 + Duration::from_millis(250), &mut |r| out.push(r));
+        assert_eq!(out.len(), 1);
+        assert_eq!(a.oldest_pending_start(), None);
+    }
+
+    #[test]
+    fn without_start_pattern_each_line_is_a_record() {
+        let recs = assemble(
+            AssembleConfig::default(),
+            &lines("a\n  b\nc\r", Stream::File),
+        );
+        assert_eq!(
+            recs.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+            ["a", "  b", "c"]
+        );
+    }
+
+    #[test]
+    fn orphan_continuation_becomes_its_own_record() {
+        let recs = assemble(
+            with_start(),
+            &lines(
+                "  File \"x\"\nValueError\n2026-11-27 08:01:50.446 | INFO     | x:y:1 - a",
+                Stream::Stdout,
+            ),
+        );
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].text, "  File \"x\"\nValueError");
+    }
+}

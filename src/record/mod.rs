@@ -1,0 +1,86 @@
+//! Records: the unit rules see. A record is one log entry — a single line, or a
+//! header line with its continuation lines (a traceback) — from one stream.
+//!
+//! `Line` is what a source hands over; `assemble` turns lines into records.
+
+pub mod assemble;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use assemble::{AssembleConfig, Assembler};
+
+/// Which output of the followed program a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// A followed file: the program's two outputs were already mixed.
+    File,
+    Stdin,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::File => "file",
+            Stream::Stdin => "stdin",
+        }
+    }
+}
+
+/// A position in a source that can be stored and resumed from. What it counts is
+/// the source's business; the pipeline only stores the last safe one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cursor {
+    /// Byte offset into the file with this inode (the start of a line).
+    File { ino: u64, offset: u64 },
+    /// Line count of a stream that cannot be re-read (stdin); used only for ids.
+    Line(u64),
+    /// Byte offset in an anonymous text (tests, `test-rules`).
+    Offset(u64),
+}
+
+impl Cursor {
+    /// Orders positions of one source.
+    pub fn order_key(&self) -> u64 {
+        match *self {
+            Cursor::File { offset, .. } | Cursor::Offset(offset) => offset,
+            Cursor::Line(n) => n,
+        }
+    }
+}
+
+/// One line from a source, without its line ending.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: Bytes,
+    pub stream: Stream,
+    /// When the program wrote it, if the source knows (Docker does).
+    pub ts: Option<DateTime<Utc>>,
+    /// 1-based number of the line in the source, for people (`test-rules`).
+    pub number: u64,
+    /// Where this line starts and where the next one starts.
+    pub start: Cursor,
+    pub end: Cursor,
+}
+
+/// A complete record handed to the rules.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub stream: Stream,
+    pub ts: Option<DateTime<Utc>>,
+    /// 1-based number of the record's first line.
+    pub first_line: u64,
+    pub text: String,
+    /// Lines dropped because the record was longer than `max_lines` / `max_bytes`.
+    pub truncated_lines: u64,
+    /// Where the record's first line starts: resuming here re-reads the whole record.
+    pub start: Cursor,
+    /// Where the line after the record starts.
+    pub end: Cursor,
+}

@@ -1,0 +1,336 @@
+//! Raw rules become compiled [`Rule`]s: regexes built once, capture names
+//! known, templates checked, durations parsed. Every failure points at the
+//! file, line and column of the offending value.
+
+use std::time::Duration;
+
+use regex::Regex;
+use toml::Spanned;
+
+use super::file::{RawRecord, RawRule, RuleFileError, Source};
+use super::template::Template;
+use crate::config::parse_duration;
+use crate::record::{AssembleConfig, Stream};
+
+/// How loud an event is; chat sinks colour by it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFilter {
+    Any,
+    Stdout,
+    Stderr,
+}
+
+impl StreamFilter {
+    /// Streams of a file or stdin are already mixed, so every rule applies to them.
+    pub fn accepts(self, s: Stream) -> bool {
+        matches!(
+            (self, s),
+            (StreamFilter::Any, _)
+                | (_, Stream::File)
+                | (_, Stream::Stdin)
+                | (StreamFilter::Stdout, Stream::Stdout)
+                | (StreamFilter::Stderr, Stream::Stderr)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    pub count: u32,
+    pub within: Duration,
+    pub group_by: Option<String>,
+}
+
+/// A rule ready to match.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub event: String,
+    pub description: String,
+    pub regex: Regex,
+    pub ignore: Option<Regex>,
+    pub stream: StreamFilter,
+    pub severity: Severity,
+    pub cooldown: Option<Duration>,
+    pub threshold: Option<Threshold>,
+    /// Named capture groups, in pattern order.
+    pub captures: Vec<String>,
+    pub data: Vec<(String, Template)>,
+    pub message: Option<Template>,
+    /// The file the rule came from, for `check` and `events`.
+    pub origin: String,
+}
+
+/// What one `[[rule]]` entry asks for.
+pub enum Compiled {
+    Rule(Box<Rule>),
+    /// `enabled = false`: remove the rule with this id.
+    Disable(String),
+}
+
+pub fn compile_record(src: &Source, raw: &RawRecord) -> Result<AssembleConfig, RuleFileError> {
+    let mut cfg = AssembleConfig::default();
+    if let Some(start) = &raw.start {
+        cfg.start = Some(regex(src, start, "[record] start")?);
+    }
+    if let Some(f) = &raw.flush_after {
+        cfg.flush_after = duration(src, f, "flush_after")?;
+    }
+    if let Some(m) = &raw.max_lines {
+        if !(1..=100_000).contains(m.get_ref()) {
+            return Err(src.error_at(
+                m.span().start,
+                "max_lines must be between 1 and 100000",
+                None,
+            ));
+        }
+        cfg.max_lines = *m.get_ref() as usize;
+    }
+    Ok(cfg)
+}
+
+pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileError> {
+    let id = raw.id.get_ref().trim().to_string();
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        return Err(src.error_at(
+            raw.id.span().start,
+            "rule id must be a non-empty word without spaces",
+            Some("use something like id = \"team.disk_full\"".into()),
+        ));
+    }
+    if raw.enabled == Some(false) {
+        return Ok(Compiled::Disable(id));
+    }
+    let here = raw.id.span().start;
+    let event = raw.event.as_ref().ok_or_else(|| {
+        src.error_at(
+            here,
+            format!("rule '{id}' has no event"),
+            Some("add event = \"something.happened\" (the event name receivers see)".into()),
+        )
+    })?;
+    if !valid_event_name(event.get_ref()) {
+        return Err(src.error_at(
+            event.span().start,
+            format!("rule '{id}': '{}' is not an event name", event.get_ref()),
+            Some("use lowercase words joined by dots, e.g. file.uploaded".into()),
+        ));
+    }
+    let pattern = raw.pattern.as_ref().ok_or_else(|| {
+        src.error_at(
+            here,
+            format!("rule '{id}' has no match pattern"),
+            Some("add match = '<regex>'; named groups (?P<name>…) become the event's data".into()),
+        )
+    })?;
+    let regex = regex(src, pattern, &format!("rule '{id}': match"))?;
+    let ignore = raw
+        .ignore
+        .as_ref()
+        .map(|p| regex_(src, p, &format!("rule '{id}': ignore")))
+        .transpose()?;
+    let stream = match raw
+        .stream
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None | Some(("any", _)) => StreamFilter::Any,
+        Some(("stdout", _)) => StreamFilter::Stdout,
+        Some(("stderr", _)) => StreamFilter::Stderr,
+        Some((other, span)) => {
+            return Err(src.error_at(
+                span.start,
+                format!("rule '{id}': stream '{other}' is not one of stdout, stderr, any"),
+                None,
+            ))
+        }
+    };
+    let severity = match raw.severity.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None => default_severity(event.get_ref()),
+        Some(("info", _)) => Severity::Info,
+        Some(("notice", _)) => Severity::Notice,
+        Some(("warning", _)) => Severity::Warning,
+        Some(("error", _)) => Severity::Error,
+        Some(("critical", _)) => Severity::Critical,
+        Some((other, span)) => return Err(src.error_at(span.start, format!("rule '{id}': severity '{other}' is not one of info, notice, warning, error, critical"), None)),
+    };
+    let cooldown = raw
+        .cooldown
+        .as_ref()
+        .map(|c| duration(src, c, "cooldown"))
+        .transpose()?;
+    let captures: Vec<String> = regex
+        .capture_names()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let threshold = raw
+        .threshold
+        .as_ref()
+        .map(|t| threshold(src, &id, t, &captures))
+        .transpose()?;
+
+    let mut known: Vec<&str> = captures.iter().map(String::as_str).collect();
+    known.extend(["rule", "event"]);
+    let mut data = Vec::new();
+    for (key, value) in &raw.data {
+        let t = Template::parse(value.get_ref(), &known).map_err(|e| {
+            src.error_at(
+                src.offset_in_value(&value.span(), e.offset),
+                format!("rule '{id}': data.{key}: {}", e.message),
+                None,
+            )
+        })?;
+        data.push((key.clone(), t));
+    }
+    let mut with_data = known.clone();
+    with_data.extend(raw.data.keys().map(String::as_str));
+    let message = raw
+        .message
+        .as_ref()
+        .map(|m| {
+            Template::parse(m.text.get_ref(), &with_data).map_err(|e| {
+                src.error_at(
+                    src.offset_in_value(&m.text.span(), e.offset),
+                    format!("rule '{id}': message.text: {}", e.message),
+                    None,
+                )
+            })
+        })
+        .transpose()?;
+
+    Ok(Compiled::Rule(Box::new(Rule {
+        id,
+        event: event.get_ref().clone(),
+        description: raw.description.clone().unwrap_or_default(),
+        regex,
+        ignore,
+        stream,
+        severity,
+        cooldown,
+        threshold,
+        captures,
+        data,
+        message,
+        origin: src.name.to_string(),
+    })))
+}
+
+fn threshold(
+    src: &Source,
+    id: &str,
+    t: &Spanned<super::file::RawThreshold>,
+    captures: &[String],
+) -> Result<Threshold, RuleFileError> {
+    let at = t.span().start;
+    let raw = t.get_ref();
+    if !(1..=1_000_000).contains(&raw.count) {
+        return Err(src.error_at(
+            at,
+            format!("rule '{id}': threshold.count must be between 1 and 1000000"),
+            None,
+        ));
+    }
+    let within = parse_duration(&raw.within)
+        .map_err(|e| src.error_at(at, format!("rule '{id}': threshold.within: {e}"), None))?;
+    if within.is_zero() {
+        return Err(src.error_at(
+            at,
+            format!("rule '{id}': threshold.within must be longer than 0"),
+            None,
+        ));
+    }
+    if let Some(g) = &raw.group_by {
+        if !captures.iter().any(|c| c == g) {
+            return Err(src.error_at(at, format!("rule '{id}': threshold.group_by '{g}' is not a named group of the match pattern"), Some(format!("name a group in match, e.g. (?P<{g}>…), or use one of: {}", captures.join(", ")))));
+        }
+    }
+    Ok(Threshold {
+        count: raw.count as u32,
+        within,
+        group_by: raw.group_by.clone(),
+    })
+}
+
+fn default_severity(event: &str) -> Severity {
+    if event.starts_with("error.")
+        || event.ends_with(".failed")
+        || event.ends_with("_failed")
+        || event.starts_with("container.died")
+        || event.starts_with("container.oom")
+    {
+        Severity::Error
+    } else if event.starts_with("security.") || event.ends_with(".deleted") {
+        Severity::Warning
+    } else {
+        Severity::Info
+    }
+}
+
+fn valid_event_name(e: &str) -> bool {
+    !e.is_empty()
+        && e.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+fn duration(src: &Source, v: &Spanned<String>, what: &str) -> Result<Duration, RuleFileError> {
+    parse_duration(v.get_ref())
+        .map_err(|e| src.error_at(v.span().start, format!("{what}: {e}"), None))
+}
+
+fn regex(src: &Source, p: &Spanned<String>, what: &str) -> Result<Regex, RuleFileError> {
+    regex_(src, p, what)
+}
+
+/// Builds a regex; on failure points at the exact character of the pattern.
+fn regex_(src: &Source, p: &Spanned<String>, what: &str) -> Result<Regex, RuleFileError> {
+    let pattern = p.get_ref();
+    match Regex::new(pattern) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let (inner, reason) = match regex_syntax::Parser::new().parse(pattern) {
+                Err(regex_syntax::Error::Parse(pe)) => {
+                    (pe.span().start.offset, pe.kind().to_string())
+                }
+                Err(regex_syntax::Error::Translate(te)) => {
+                    (te.span().start.offset, te.kind().to_string())
+                }
+                _ => (
+                    0,
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid")
+                        .trim()
+                        .to_string(),
+                ),
+            };
+            let hint = if reason.contains("look-around") {
+                "Rust regexes have no look-ahead or look-behind; use 'ignore' for what must not match"
+            } else {
+                "fix the pattern (Rust regex syntax), then try it with 'owui-bridge test-rules --rules <this file> <sample.log>'"
+            };
+            Err(src.error_at(
+                src.offset_in_value(&p.span(), inner),
+                format!("{what}: invalid pattern: {reason}"),
+                Some(hint.into()),
+            ))
+        }
+    }
+}

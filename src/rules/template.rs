@@ -1,0 +1,114 @@
+//! `{name}` templates for `[rule.data]` values and `[rule.message].text`.
+//! Names are checked when the rule is compiled, so a typo is a load error,
+//! not an empty field at 3 a.m. `{{` and `}}` are literal braces.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Lit(String),
+    Var(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// Why a template is invalid, with the byte offset inside the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl Template {
+    pub fn parse(text: &str, known: &[&str]) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < text.len() {
+            let c = bytes[i];
+            if c == b'{' && bytes.get(i + 1) == Some(&b'{') {
+                lit.push('{');
+                i += 2;
+            } else if c == b'}' && bytes.get(i + 1) == Some(&b'}') {
+                lit.push('}');
+                i += 2;
+            } else if c == b'{' {
+                let Some(close) = text[i..].find('}') else {
+                    return Err(TemplateError {
+                        offset: i,
+                        message: "'{' is not closed; write {name} for a field or {{ for a brace"
+                            .into(),
+                    });
+                };
+                let name = text[i + 1..i + close].trim();
+                if !known.contains(&name) {
+                    let list = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    };
+                    return Err(TemplateError {
+                        offset: i,
+                        message: format!(
+                            "{{{name}}} names no field of this rule; the fields are: {list}"
+                        ),
+                    });
+                }
+                if !lit.is_empty() {
+                    parts.push(Part::Lit(std::mem::take(&mut lit)));
+                }
+                parts.push(Part::Var(name.to_string()));
+                i += close + 1;
+            } else if c == b'}' {
+                return Err(TemplateError {
+                    offset: i,
+                    message: "'}' without '{'; write }} for a literal brace".into(),
+                });
+            } else {
+                let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
+                lit.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Renders with `lookup`; a field without a value renders as nothing.
+    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(v) => out.push_str(lookup(v).unwrap_or("")),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_checks_names() {
+        let t = Template::parse("File uploaded from {client} {{ok}}", &["client"]).unwrap();
+        assert_eq!(
+            t.render(|k| (k == "client").then_some("1.2.3.4")),
+            "File uploaded from 1.2.3.4 {ok}"
+        );
+        let e = Template::parse("from {clinet}", &["client", "status"]).unwrap_err();
+        assert_eq!(e.offset, 5);
+        assert_eq!(
+            e.message,
+            "{clinet} names no field of this rule; the fields are: client, status"
+        );
+        assert!(Template::parse("oops {", &[]).is_err());
+        assert!(Template::parse("émoji 📎 {a}", &["a"]).is_ok());
+    }
+}

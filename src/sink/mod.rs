@@ -1,0 +1,140 @@
+//! Sinks: where events go, and the per-sink delivery loop over the outbox.
+//!
+//! Each sink has its own ordered queue in the outbox and its own task, so a
+//! slow or dead receiver never delays another. The loop delivers the oldest
+//! event, retries transient failures with backoff until `WEBHOOK_MAX_AGE`, and
+//! turns permanent failures into dead letters. It logs once per change of
+//! state (failing / delivering again), never once per retry.
+
+pub mod retry;
+pub mod webhook;
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::EventFilter;
+use crate::event::Event;
+use crate::outbox::{now_ms, Outbox};
+pub use retry::Delivery;
+pub use webhook::Webhook;
+
+/// Every kind of sink; a closed set, so an enum rather than trait objects.
+pub enum Sink {
+    Webhook(Webhook),
+}
+
+impl Sink {
+    pub fn name(&self) -> &str {
+        match self {
+            Sink::Webhook(w) => &w.name,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::Webhook(w) => w.describe(),
+        }
+    }
+
+    pub async fn deliver(&self, ev: &Event) -> Delivery {
+        match self {
+            Sink::Webhook(w) => w.deliver(ev).await,
+        }
+    }
+}
+
+/// A sink's name and the events it wants, as the pipeline routes them.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub sink: String,
+    pub events: EventFilter,
+}
+
+/// Delivers `sink`'s queue until `shutdown` turns true. The attempt in flight
+/// finishes (bounded by the HTTP timeout); whatever is left stays in the outbox.
+pub async fn deliver_forever(
+    sink: Sink,
+    outbox: Outbox,
+    max_age: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = sink.name().to_string();
+    let wake = outbox.waker(&name);
+    let mut failing_since: Option<u32> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let notified = wake.notified();
+        let head = match outbox.head(&name) {
+            Ok(h) => h,
+            Err(e) => {
+                error!(sink = %name, error = %e, "cannot read the outbox; retrying in 5s");
+                if sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some((seq, mut q)) = head else {
+            tokio::select! {
+                _ = notified => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        let wait = q.not_before_ms - now_ms();
+        if wait > 0 && sleep_or_shutdown(Duration::from_millis(wait as u64), &mut shutdown).await {
+            return;
+        }
+        let outcome = sink.deliver(&q.event).await;
+        let result = match outcome {
+            Delivery::Delivered => {
+                if let Some(n) = failing_since.take() {
+                    info!(sink = %name, failed_attempts = n, "delivering again");
+                }
+                outbox.ack(&name, seq)
+            }
+            Delivery::Reject { reason } => {
+                error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, "receiver refused the event; kept as a dead letter (retrying cannot help: check the receiver and its URL)");
+                outbox.bury(&name, seq, q, &reason)
+            }
+            Delivery::RetryLater { after, reason } => {
+                let age_ms = now_ms() - q.enqueued_ms;
+                if age_ms >= max_age.as_millis() as i64 {
+                    error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, attempts = q.attempts + 1, "gave up after WEBHOOK_MAX_AGE; kept as a dead letter");
+                    outbox.bury(&name, seq, q, &reason)
+                } else {
+                    if failing_since.is_none() {
+                        warn!(sink = %name, %reason, "delivery failing; events wait on disk and are retried with backoff");
+                    }
+                    *failing_since.get_or_insert(0) += 1;
+                    let delay = retry::backoff(q.attempts, after);
+                    q.attempts += 1;
+                    q.not_before_ms = now_ms() + delay.as_millis() as i64;
+                    q.last_error = Some(reason);
+                    outbox.reschedule(&name, seq, &q)
+                }
+            }
+        };
+        if let Err(e) = result {
+            error!(sink = %name, error = %e, "cannot update the outbox; retrying in 5s");
+            if sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Sleeps; returns true when shutdown came first.
+async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        r = shutdown.changed() => r.is_err() || *shutdown.borrow(),
+    }
+}

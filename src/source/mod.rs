@@ -1,0 +1,48 @@
+//! Sources: where log lines come from. Each source sends batches of [`Line`]s
+//! (text, stream, time, position) into a bounded channel, so a slow pipeline
+//! slows the reader instead of filling memory.
+//!
+//! `--source file:PATH` follows a file like `tail -F`; `--source stdin` reads
+//! standard input to its end. The Docker source plugs into the same channel.
+
+pub mod file;
+pub mod lines;
+pub mod stdin;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::record::Line;
+
+/// A batch of consecutive lines from one source.
+pub type Batch = Vec<Line>;
+
+/// What `--source` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    Docker,
+    File(PathBuf),
+    Stdin,
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SourceSpec, String> {
+        match s {
+            "docker" => Ok(SourceSpec::Docker),
+            "stdin" | "-" => Ok(SourceSpec::Stdin),
+            _ => match s.strip_prefix("file:") {
+                Some(p) if !p.is_empty() => Ok(SourceSpec::File(PathBuf::from(p))),
+                _ => Err(format!(
+                    "'{s}' is not a source; use docker, stdin or file:/path/to/log"
+                )),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+}
