@@ -93,6 +93,9 @@ impl Pipeline {
         mut rx: mpsc::Receiver<Batch>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<Stats, OutboxError> {
+        // Stores a checkpoint that moved while the input went quiet.
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.assembler.next_deadline();
             let flush_timer = async {
@@ -110,6 +113,7 @@ impl Pipeline {
                     }
                 },
                 _ = flush_timer => self.flush_due(Instant::now()),
+                _ = tick.tick() => {}
                 _ = shutdown.changed() => {
                     self.finish(Ending::Shutdown)?;
                     return Ok(self.stats);

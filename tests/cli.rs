@@ -1,0 +1,278 @@
+//! The command line as a user meets it: `test-rules` on real Open WebUI
+//! output, and clear one-line errors with exit code 2 for bad input.
+
+use crate::support::bridge::Scratch;
+
+const REAL_LOG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/logs/openwebui-0.12.4-info.log"
+);
+const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn test_rules_prints_the_expected_events_of_a_real_log() {
+    let s = Scratch::new();
+    let out = s.output(&["test-rules", "--rules", RULES, REAL_LOG], &[], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let got: Vec<(u64, String, String)> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+            (
+                v["line"].as_u64().unwrap(),
+                v["rule"].as_str().unwrap().to_string(),
+                v["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, &str, &str)> = vec![
+        (106, "owui.error", "error.occurred"),
+        (313, "owui.error", "error.occurred"),
+        (320, "owui.user.signup", "user.created"),
+        (328, "owui.user.added", "user.created"),
+        (329, "owui.user.updated", "user.updated"),
+        (331, "owui.file.uploaded", "file.uploaded"),
+        (334, "owui.error", "error.occurred"),
+        (351, "owui.error", "error.occurred"),
+        (454, "owui.error", "error.occurred"),
+        (455, "owui.file.deleted", "file.deleted"),
+        (456, "owui.chat.created", "chat.created"),
+        (461, "owui.error", "error.occurred"),
+        (464, "owui.model.changed", "model.changed"),
+        (465, "owui.model.changed", "model.changed"),
+        (466, "owui.model.changed", "model.changed"),
+        (467, "owui.chat.deleted", "chat.deleted"),
+        (468, "owui.user.deleted", "user.deleted"),
+        (471, "owui.message.created", "message.created"),
+    ];
+    let expected: Vec<(u64, String, String)> = expected
+        .into_iter()
+        .map(|(n, r, e)| (n, r.into(), e.into()))
+        .collect();
+    assert_eq!(got, expected);
+    // Field order and content of one line, exactly as spec §2 shows it.
+    let first_upload = stdout
+        .lines()
+        .find(|l| l.contains("file.uploaded"))
+        .unwrap();
+    assert_eq!(
+        first_upload,
+        r#"{"line":331,"rule":"owui.file.uploaded","event":"file.uploaded","data":{"client":"127.0.0.1","status":"200"}}"#
+    );
+    let deleted = stdout.lines().find(|l| l.contains("file.deleted")).unwrap();
+    assert!(
+        deleted.contains(r#""file_id":"93ad799e-fd5c-4376-8ea4-819f91672250""#),
+        "{deleted}"
+    );
+    // The traceback after the ERROR header is part of its record, not a record of its own.
+    let err = stderr(&out);
+    assert!(
+        err.contains("lines: 471, records: 117, records with no match: 99"),
+        "{err}"
+    );
+    assert!(
+        err.contains("owui.model.changed") && err.contains("3  model.changed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_rules_reads_standard_input_and_shows_missed_records() {
+    let s = Scratch::new();
+    let input = b"2026-11-27 08:01:50.392 | INFO     | uvicorn.protocols.http.httptools_impl:send:482 - 127.0.0.1:1 - \"POST /api/v1/files/ HTTP/1.1\" 200\n2026-11-27 08:01:50.393 | INFO     | x:y:1 - nothing\n";
+    let out = s.output(&["test-rules", "--show-missed", "-"], &[], input);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("missed (line 2): 2026-11-27 08:01:50.393 | INFO     | x:y:1 - nothing"),
+        "{err}"
+    );
+}
+
+/// Every bad input: exit 2, one line that names the problem, no panic.
+fn assert_clear_failure(out: &std::process::Output, must_contain: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("owui-bridge: "), "{err}");
+    for m in must_contain {
+        assert!(err.contains(m), "expected {m:?} in {err}");
+    }
+}
+
+#[test]
+fn invalid_rule_file_names_file_line_column_and_fix() {
+    let s = Scratch::new();
+    let bad = s.path("bad.toml");
+    std::fs::write(&bad, "[[rule]]\nid = \"login-failed\"\nevent = \"user.login_failed\"\nmatch = 'user=(\\w+ failed'\n").unwrap();
+    let out = s.output(
+        &["test-rules", "--rules", bad.to_str().unwrap(), REAL_LOG],
+        &[],
+        b"",
+    );
+    assert_clear_failure(
+        &out,
+        &[
+            "bad.toml:4:15:",
+            "rule 'login-failed'",
+            "unclosed group",
+            "test-rules",
+        ],
+    );
+
+    // The same file given to `run` stops it before it starts, just as clearly.
+    let out = s.output(
+        &["run", "--source", "stdin", "--dry-run"],
+        &[("BRIDGE_RULES", bad.to_str().unwrap())],
+        b"",
+    );
+    assert_clear_failure(&out, &["bad.toml:4:15:"]);
+
+    std::fs::write(&bad, "[[rule]]\nid = \"x\"\nevent = \"a.b\"\nmach = 'x'\n").unwrap();
+    let out = s.output(
+        &["test-rules", "--rules", bad.to_str().unwrap(), REAL_LOG],
+        &[],
+        b"",
+    );
+    assert_clear_failure(
+        &out,
+        &[
+            "bad.toml:4:1:",
+            "unknown field `mach`",
+            "check the spelling",
+        ],
+    );
+}
+
+#[test]
+fn invalid_boolean_is_one_clear_line() {
+    let s = Scratch::new();
+    let out = s.output(
+        &["run", "--source", "stdin"],
+        &[
+            ("ENABLE_WEBHOOKS", "ture"),
+            ("WEBHOOK_URL", "http://127.0.0.1:9/"),
+        ],
+        b"",
+    );
+    assert_clear_failure(
+        &out,
+        &["invalid value for ENABLE_WEBHOOKS: 'ture' is not a boolean"],
+    );
+}
+
+#[test]
+fn missing_secret_file_is_one_clear_line_and_check_lists_it() {
+    let s = Scratch::new();
+    let env = [
+        ("WEBHOOK_URL", "http://127.0.0.1:9/"),
+        ("WEBHOOK_SECRET_FILE", "/run/secrets/nope"),
+    ];
+    let out = s.output(&["run", "--source", "stdin"], &env, b"");
+    assert_clear_failure(
+        &out,
+        &["WEBHOOK_SECRET_FILE", "/run/secrets/nope", "No such file"],
+    );
+    let out = s.output(&["check"], &env, b"");
+    assert_clear_failure(&out, &["WEBHOOK_SECRET_FILE"]);
+}
+
+#[test]
+fn dotenv_file_is_read_and_check_masks_secrets() {
+    let s = Scratch::new();
+    std::fs::write(s.path(".env"), "ENABLE_WEBHOOKS=true\nWEBHOOK_URL=https://hooks.example.com/services/T000/B000/XXXXsecretpath\nWEBHOOK_SECRET=hunter2-very-secret\nWEBHOOK_EVENTS=user.*,file.uploaded\n").unwrap();
+    let out = s.output(&["check"], &[], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("sink webhook = https://hooks.example.com/services/**** (events: user.*,file.uploaded, signed)"), "{stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    for secret in ["hunter2", "XXXXsecretpath", "T000"] {
+        assert!(
+            !stdout.contains(secret) && !stderr(&out).contains(secret),
+            "{secret} leaked: {stdout}"
+        );
+    }
+    // The environment wins over .env, as in docker-compose.
+    let out = s.output(&["check"], &[("WEBHOOK_EVENTS", "chat.*")], b"");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(events: chat.*, signed)"));
+}
+
+#[test]
+fn check_lists_every_problem_with_its_variable() {
+    let s = Scratch::new();
+    let out = s.output(
+        &["check"],
+        &[
+            ("WEBHOOK_URL", "not a url"),
+            ("WEBHOOK_TIMEOUT", "soon"),
+            ("BRIDGE_DEFAULT_RULES", "maybe"),
+        ],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("owui-bridge: invalid value for WEBHOOK_URL: not a URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("owui-bridge: invalid value for WEBHOOK_TIMEOUT: 'soon' is not a duration"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "owui-bridge: invalid value for BRIDGE_DEFAULT_RULES: 'maybe' is not a boolean"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_payload_of_each_event() {
+    let s = Scratch::new();
+    let log = std::fs::read(REAL_LOG).unwrap();
+    let out = s.output(&["run", "--source", "stdin", "--dry-run"], &[], &log);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 18);
+    let up = events
+        .iter()
+        .find(|e| e["event"] == "file.uploaded")
+        .unwrap();
+    assert_eq!(up["timestamp"], "2026-11-27T08:01:50.392Z");
+    assert_eq!(up["source"]["stream"], "stdin");
+    assert!(up["id"].as_str().unwrap().starts_with("evt_"));
+    assert!(up["log"]
+        .as_str()
+        .unwrap()
+        .ends_with(r#""POST /api/v1/files/ HTTP/1.1" 200"#));
+    let err = events
+        .iter()
+        .find(|e| e["event"] == "error.occurred")
+        .unwrap();
+    assert!(
+        err["log"].as_str().unwrap().contains("Traceback")
+            || err["log"].as_str().unwrap().lines().count() > 1,
+        "{}",
+        err["log"]
+    );
+    assert!(!s.path("state").exists(), "--dry-run stores nothing");
+}
+
+#[test]
+fn docker_source_is_reported_as_not_available_yet() {
+    let s = Scratch::new();
+    let out = s.output(&["run"], &[("WEBHOOK_URL", "http://127.0.0.1:9/")], b"");
+    assert_clear_failure(&out, &["Docker source is not available", "--source file:"]);
+}

@@ -1,0 +1,332 @@
+//! Delivery end to end: a followed file, the real binary, a real receiver that
+//! checks both signatures — and faults: receiver errors, outages, `kill -9`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::support::bridge::{append, free_port, upload_line, Scratch};
+use crate::support::receiver::{Received, Receiver, Reply};
+
+const SECRET: &str = "s3cret-for-tests";
+
+/// For a file, any BRIDGE_SINCE other than `now` means "from the beginning".
+fn env_for(url: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("WEBHOOK_URL", url),
+        ("WEBHOOK_SECRET", SECRET),
+        ("BRIDGE_SINCE", "24h"),
+        ("WEBHOOK_TIMEOUT", "2"),
+    ]
+}
+
+/// What a careful receiver asserts about every request.
+fn assert_well_formed(r: &Received) {
+    assert!(
+        r.seed_signature_ok,
+        "X-Webhook-Signature must verify: {:?}",
+        r.headers
+    );
+    assert!(
+        r.standard_signature_ok,
+        "webhook-signature must verify: {:?}",
+        r.standard_error
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("user-agent"),
+        Some(concat!("owui-bridge/", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(r.header("webhook-id"), Some(r.id()));
+    assert_eq!(r.header("x-webhook-event"), r.json["event"].as_str());
+    assert!(r.id().starts_with("evt_") && !r.id().contains('.'));
+    let body = std::str::from_utf8(&r.body).unwrap();
+    assert!(
+        !body.contains('\n') && !body.contains(": "),
+        "minified JSON: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_events_reach_a_real_receiver_and_filters_apply() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    let log = s.path("owui.log");
+    append(&log, &[upload_line(1, "203.0.113.1")]);
+    let source = format!("file:{}", log.display());
+    let url = rx.url();
+    let mut env = env_for(&url);
+    env.push(("WEBHOOK_EVENTS", "file.*,user.*"));
+    let bridge = s.spawn(&["run", "--source", &source], &env, "bridge.log");
+
+    let got = rx.wait_for_accepted(1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "bridge said: {}", bridge.log_text());
+    // An event the filter excludes (chat.*) is not sent; the next allowed one is.
+    append(&log, &[
+        "2026-11-27 08:01:56.001 | INFO     | uvicorn.protocols.http.httptools_impl:send:482 - 127.0.0.1:1 - \"POST /api/v1/chats/new HTTP/1.1\" 200".to_string(),
+        "2026-11-27 08:01:57.001 | INFO     | uvicorn.protocols.http.httptools_impl:send:482 - 127.0.0.1:2 - \"POST /api/v1/auths/signup HTTP/1.1\" 200".to_string(),
+    ]);
+    let got = rx.wait_for_accepted(2, Duration::from_secs(15)).await;
+    assert_eq!(
+        got.iter()
+            .map(|r| r.event().to_string())
+            .collect::<Vec<_>>(),
+        ["file.uploaded", "user.created"],
+        "{}",
+        bridge.log_text()
+    );
+    for r in &got {
+        assert_well_formed(r);
+    }
+    let p = &got[0].json;
+    assert_eq!(p["data"]["client"], "203.0.113.1");
+    assert_eq!(p["timestamp"], "2026-11-27T08:00:01.001Z");
+    assert_eq!(p["source"]["stream"], "file");
+    assert_eq!(p["source"]["file"], log.display().to_string());
+    assert_eq!(p["log"], upload_line(1, "203.0.113.1"));
+    let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["data", "event", "id", "log", "source", "timestamp"]
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    bridge.terminate();
+    rx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_in_order_and_permanent_ones_become_dead_letters() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    // First event: 500, 503 with Retry-After, then 200. Second: 400 (permanent). Third: 200.
+    rx.script(vec![
+        Reply::Status(500),
+        Reply::StatusWithRetryAfter(503, 1),
+        Reply::Status(200),
+        Reply::Status(400),
+    ]);
+    let log = s.path("owui.log");
+    append(
+        &log,
+        &[
+            upload_line(1, "203.0.113.1"),
+            upload_line(2, "203.0.113.2"),
+            upload_line(3, "203.0.113.3"),
+        ],
+    );
+    let source = format!("file:{}", log.display());
+    let url = rx.url();
+    let bridge = s.spawn(&["run", "--source", &source], &env_for(&url), "bridge.log");
+
+    let accepted = rx.wait_for_accepted(2, Duration::from_secs(30)).await;
+    let clients: Vec<String> = accepted
+        .iter()
+        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        clients,
+        ["203.0.113.1", "203.0.113.3"],
+        "bridge said: {}",
+        bridge.log_text()
+    );
+    let all = rx.received();
+    let per_client: Vec<&str> = all
+        .iter()
+        .map(|r| r.json["data"]["client"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        per_client,
+        [
+            "203.0.113.1",
+            "203.0.113.1",
+            "203.0.113.1",
+            "203.0.113.2",
+            "203.0.113.3"
+        ],
+        "exact attempts, in order"
+    );
+    // Retries carry the same id and body, with a fresh timestamp signature.
+    assert_eq!(all[0].id(), all[2].id());
+    assert_eq!(all[0].body, all[2].body);
+    for r in &all {
+        assert_well_formed(r);
+    }
+    assert!(
+        bridge.wait_for_log("delivery failing", Duration::from_secs(1)),
+        "one warning when failing starts"
+    );
+    assert_eq!(
+        bridge.log_text().matches("delivery failing").count(),
+        1,
+        "not one per retry: {}",
+        bridge.log_text()
+    );
+    assert!(
+        bridge.log_text().contains("HTTP 400"),
+        "{}",
+        bridge.log_text()
+    );
+    bridge.terminate();
+
+    // The refused event is kept on disk as a dead letter with the receiver's answer.
+    let outbox = owui_bridge::outbox::Outbox::open(&s.path("state")).unwrap();
+    let dead = outbox.dead_letters("webhook").unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.starts_with("HTTP 400"), "{}", dead[0].reason);
+    assert!(dead[0].queued.event.body.contains("203.0.113.2"));
+    assert!(outbox.pending_by_sink().unwrap().is_empty());
+    rx.stop().await;
+}
+
+/// The "done when": receiver down for a while, the bridge killed with
+/// `kill -9` in between (once while waiting, once mid-delivery), and every event
+/// still arrives once the receiver is back — duplicates only with the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_receiver_is_down_and_mid_delivery_loses_nothing() {
+    let s = Scratch::new();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let log = s.path("owui.log");
+    std::fs::write(&log, "").unwrap();
+    let source = format!("file:{}", log.display());
+    let env = env_for(&url);
+    let batch = |from: u32, to: u32| {
+        (from..to)
+            .map(|n| upload_line(n, &format!("203.0.113.{n}")))
+            .collect::<Vec<_>>()
+    };
+
+    // 1. Receiver down: events are stored; the bridge is killed while retrying.
+    let a = s.spawn(&["run", "--source", &source], &env, "a.log");
+    append(&log, &batch(1, 11));
+    assert!(
+        a.wait_for_log("delivery failing", Duration::from_secs(15)),
+        "{}",
+        a.log_text()
+    );
+    a.kill9();
+
+    // 2. More lines while the bridge is down.
+    append(&log, &batch(11, 21));
+
+    // 3. Receiver back, but the first request hangs: kill -9 mid-delivery.
+    let rx = Receiver::start_on(([127, 0, 0, 1], port).into(), SECRET)
+        .await
+        .unwrap();
+    rx.script(vec![Reply::Hang]);
+    let b = s.spawn(&["run", "--source", &source], &env, "b.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while rx.received().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "one request in flight: {}",
+        b.log_text()
+    );
+    b.kill9();
+
+    // 4. More lines, a fresh bridge, and everything must arrive.
+    append(&log, &batch(21, 31));
+    let c = s.spawn(&["run", "--source", &source], &env, "c.log");
+    let mut ids: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        ids = rx
+            .accepted()
+            .into_iter()
+            .map(|r| (r.id().to_string(), r.body.clone()))
+            .collect();
+        if ids.len() >= 30 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accepted = rx.accepted();
+    let clients: BTreeSet<String> = accepted
+        .iter()
+        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = (1..31).map(|n| format!("203.0.113.{n}")).collect();
+    assert_eq!(
+        clients,
+        want,
+        "every line's event arrived; bridge said: {}",
+        c.log_text()
+    );
+    assert_eq!(ids.len(), 30, "30 distinct ids");
+    // A duplicate is only ever a re-send of the same event: same id, same body.
+    for r in &accepted {
+        assert_eq!(ids.get(r.id()), Some(&r.body));
+        assert_well_formed(r);
+    }
+    // Order per sink: ascending by line, apart from re-sends.
+    let first_seen: Vec<u32> = {
+        let mut seen = BTreeSet::new();
+        accepted
+            .iter()
+            .filter(|r| seen.insert(r.id().to_string()))
+            .map(|r| {
+                r.json["data"]["client"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('.')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let mut sorted = first_seen.clone();
+    sorted.sort();
+    assert_eq!(first_seen, sorted, "delivered in event order");
+    c.terminate();
+    rx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_after_the_checkpoint_without_resending() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    let log = s.path("owui.log");
+    append(
+        &log,
+        &[upload_line(1, "203.0.113.1"), upload_line(2, "203.0.113.2")],
+    );
+    let source = format!("file:{}", log.display());
+    let url = rx.url();
+    let env = env_for(&url);
+    let a = s.spawn(&["run", "--source", &source], &env, "a.log");
+    assert_eq!(
+        rx.wait_for_accepted(2, Duration::from_secs(15)).await.len(),
+        2,
+        "{}",
+        a.log_text()
+    );
+    // Let the checkpoint for the delivered lines reach the disk, then stop cleanly.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.terminate();
+    append(&log, &[upload_line(3, "203.0.113.3")]);
+    let b = s.spawn(&["run", "--source", &source], &env, "b.log");
+    let got = rx.wait_for_accepted(3, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let clients: Vec<String> = rx
+        .accepted()
+        .iter()
+        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        clients,
+        ["203.0.113.1", "203.0.113.2", "203.0.113.3"],
+        "{} / {}",
+        got.len(),
+        b.log_text()
+    );
+    b.terminate();
+    rx.stop().await;
+}
