@@ -13,11 +13,11 @@ use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command, RunArgs, TestRulesArgs};
 use crate::config::{Config, ConfigError, Env, Since};
-use crate::event::{hostname, Event, Origin};
+use crate::event::{hostname, record_time, Event, Origin};
 use crate::outbox::Outbox;
 use crate::pipeline::{Output, Pipeline};
 use crate::record::{Assembler, Record, Stream};
-use crate::rules::{RuleSet, Scratch};
+use crate::rules::{Limiter, RuleSet, Scratch};
 use crate::sink::{self, Delivery, Route, Sink, Webhook};
 use crate::source::file::StartAt;
 use crate::source::lines::LineSplitter;
@@ -400,6 +400,8 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     let input = read_input(args.file.as_deref())?;
     let records = assemble_all(&rules, &input);
     let mut hits_per_rule = vec![0u64; rules.rules().len()];
+    let mut held = 0u64;
+    let mut limiter = Limiter::default();
     let mut missed = 0u64;
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
@@ -414,8 +416,12 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
                 let _ = writeln!(err, "missed (line {}): {}", rec.first_line, rec.text);
             }
         }
-        for h in &hits {
+        for h in &mut hits {
             let rule = &rules.rules()[h.rule];
+            if !limiter.admit(rule, h, record_time(rec)) {
+                held += 1;
+                continue;
+            }
             hits_per_rule[h.rule] += 1;
             let data: BTreeMap<&str, &str> = h
                 .data
@@ -439,7 +445,10 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         "lines: {lines}, records: {}, records with no match: {missed}",
         records.len()
     );
-    let _ = writeln!(err, "hits per rule:");
+    if held > 0 {
+        let _ = writeln!(err, "hits held back by threshold or cooldown: {held}");
+    }
+    let _ = writeln!(err, "events per rule:");
     let width = rules.rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
     for (rule, n) in rules.rules().iter().zip(&hits_per_rule) {
         let _ = writeln!(err, "  {:width$}  {n:>6}  {}", rule.id, rule.event);

@@ -137,6 +137,14 @@ pub fn event_id(source_key: &str, rec: &Record, rule_id: &str) -> String {
     format!("evt_{}", &hex::encode(h.finalize())[..24])
 }
 
+/// When the record was logged: the source's time (Docker), else the time at its
+/// start, else now.
+pub fn record_time(rec: &Record) -> DateTime<Utc> {
+    rec.ts
+        .or_else(|| log_time(&rec.text))
+        .unwrap_or_else(Utc::now)
+}
+
 /// The loguru time at the start of a record (`2026-11-27 08:01:50.392 | …`),
 /// read as UTC (the official image's zone).
 fn log_time(text: &str) -> Option<DateTime<Utc>> {

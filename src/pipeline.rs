@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::error;
 
-use crate::event::{Event, Origin};
+use crate::event::{record_time, Event, Origin};
 use crate::outbox::{Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Record};
-use crate::rules::{Hit, RuleSet, Scratch};
+use crate::rules::{Hit, Limiter, RuleSet, Scratch};
 use crate::sink::Route;
 use crate::source::Batch;
 
@@ -40,6 +40,7 @@ pub struct Pipeline {
     rules: Arc<RuleSet>,
     assembler: Assembler,
     scratch: Scratch,
+    limiter: Limiter,
     hits: Vec<Hit>,
     records: Vec<Record>,
     source_key: String,
@@ -74,6 +75,7 @@ impl Pipeline {
             rules,
             assembler,
             scratch: Scratch::default(),
+            limiter: Limiter::default(),
             hits: Vec::new(),
             records: Vec::new(),
             source_key,
@@ -148,8 +150,11 @@ impl Pipeline {
             self.stats.records += 1;
             self.hits.clear();
             self.rules.matches(&rec, &mut self.scratch, &mut self.hits);
-            for hit in &self.hits {
+            for hit in &mut self.hits {
                 let rule = &self.rules.rules()[hit.rule];
+                if !self.limiter.admit(rule, hit, record_time(&rec)) {
+                    continue;
+                }
                 let ev = Event::new(rule, hit, &rec, &self.source_key, &self.origin);
                 self.stats.events += 1;
                 match &self.output {

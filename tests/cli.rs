@@ -276,3 +276,47 @@ fn docker_source_is_reported_as_not_available_yet() {
     let out = s.output(&["run"], &[("WEBHOOK_URL", "http://127.0.0.1:9/")], b"");
     assert_clear_failure(&out, &["Docker source is not available", "--source file:"]);
 }
+
+#[test]
+fn test_rules_applies_cooldown_and_threshold_by_log_time() {
+    let s = Scratch::new();
+    let rules = s.path("limits.toml");
+    std::fs::write(
+        &rules,
+        r#"[record]
+start = '^\d{4}-'
+
+[[rule]]
+id = "storm"
+event = "error.occurred"
+match = '\| ERROR +\| (?P<logger>\S+) - (?P<error_message>.*)'
+cooldown = "30s"
+
+[[rule]]
+id = "brute"
+event = "security.login_failures"
+match = 'signin failed for (?P<email>\S+)'
+threshold = { count = 3, within = "60s", group_by = "email" }
+"#,
+    )
+    .unwrap();
+    let log = "\
+2026-11-27 08:00:00.000 | ERROR    | a:b:1 - boom
+2026-11-27 08:00:10.000 | ERROR    | a:b:1 - boom
+2026-11-27 08:00:20.000 | ERROR    | a:b:1 - boom
+2026-11-27 08:00:40.000 | ERROR    | a:b:1 - boom
+2026-11-27 08:01:00.000 | INFO     | x - signin failed for eve@example.com
+2026-11-27 08:01:05.000 | INFO     | x - signin failed for bob@example.com
+2026-11-27 08:01:10.000 | INFO     | x - signin failed for eve@example.com
+2026-11-27 08:01:50.000 | INFO     | x - signin failed for eve@example.com
+";
+    let out = s.output(&["test-rules", "--rules", rules.to_str().unwrap()], &[], log.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary: Vec<(u64, &str, Option<&str>)> = lines
+        .iter()
+        .map(|v| (v["line"].as_u64().unwrap(), v["rule"].as_str().unwrap(), v["data"]["suppressed"].as_str().or(v["data"]["count"].as_str())))
+        .collect();
+    assert_eq!(summary, vec![(1, "storm", None), (4, "storm", Some("2")), (8, "brute", Some("3"))]);
+    assert!(stderr(&out).contains("hits held back by threshold or cooldown: 5"), "{}", stderr(&out));
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic DEBUG-level Open WebUI log for the `matching` benchmark.
 
-Builds ~20 MB of what `GLOBAL_LOG_LEVEL=DEBUG` Open WebUI 0.12 writes to its
+Builds ~22 MB (~100k lines) of what `GLOBAL_LOG_LEVEL=DEBUG` Open WebUI 0.12 writes to its
 container log (stdout and stderr mixed, as a followed file sees them):
 
 * the real INFO capture next to this script (openwebui-0.12.4-info.log): its
@@ -20,7 +20,7 @@ container log (stdout and stderr mixed, as a followed file sees them):
 
 Only the standard library; a fixed seed, so every run writes the same bytes.
 
-    python3 benches/data/make_debug_log.py [--out PATH] [--mb 20] [--seed N]
+    python3 benches/data/make_debug_log.py [--out PATH] [--mb 22] [--seed N]
 """
 
 import argparse
@@ -102,19 +102,13 @@ API_GETS = [
     "/ollama/api/version",
 ]
 TABLES = {
-    "user": "user.id, user.email, user.username, user.role, user.name, user.profile_image_url, "
-    "user.bio, user.gender, user.date_of_birth, user.timezone, user.info, user.settings, "
-    "user.oauth, user.scim, user.last_active_at, user.updated_at, user.created_at",
-    "chat": "chat.id, chat.user_id, chat.title, chat.chat, chat.created_at, chat.updated_at, "
-    "chat.share_id, chat.archived, chat.pinned, chat.meta, chat.folder_id",
-    "config": "config.key, config.value, config.updated_at",
-    "model": "model.id, model.user_id, model.base_model_id, model.name, model.params, "
-    "model.meta, model.access_control, model.is_active, model.updated_at, model.created_at",
-    "file": "file.id, file.user_id, file.hash, file.filename, file.path, file.data, file.meta, "
-    "file.access_control, file.created_at, file.updated_at",
-    "auth": "auth.id, auth.email, auth.password, auth.active",
-    "folder": "folder.id, folder.parent_id, folder.user_id, folder.name, folder.items, "
-    "folder.meta, folder.data, folder.is_expanded, folder.created_at, folder.updated_at",
+    "user": "user.id, user.email, user.role, user.name, user.last_active_at",
+    "chat": "chat.id, chat.user_id, chat.title, chat.updated_at, chat.folder_id",
+    "config": "config.key, config.value",
+    "model": "model.id, model.base_model_id, model.name, model.is_active",
+    "file": "file.id, file.user_id, file.filename, file.meta",
+    "auth": "auth.id, auth.email, auth.active",
+    "folder": "folder.id, folder.parent_id, folder.name",
 }
 
 
@@ -190,7 +184,12 @@ class Gen:
         self.log("DEBUG", "sqlalchemy.pool.impl.AsyncAdaptedQueuePool:_do_get:178",
                  "Connection %s checked out from pool" % conn)
         cur = "<built-in method %s of sqlite3.Cursor object at %s>"
-        for op in ("execute", "fetchall") if self.r.random() < 0.8 else ("execute",):
+        ops = ["execute"]
+        if self.r.random() < 0.8:
+            ops.append(self.r.choice(("fetchall", "fetchone")))
+        if self.r.random() < 0.5:
+            ops.append("close")
+        for op in ops:
             addr = self.r.choice(self.conn)
             if op == "execute":
                 part = "functools.partial(%s, %s)" % (cur % (op, addr), self.sql())
@@ -254,7 +253,7 @@ class Gen:
         if path is None:
             path = self.r.choice(API_GETS)
         path = path.format(u=self.r.choice(self.chats), m=self.r.choice(MODELS))
-        for _ in range(self.r.randint(1, 3)):
+        for _ in range(self.r.randint(1, 2)):
             self.db_roundtrip()
         self.access("GET", path, self.r.choice((200,) * 30 + (304, 401, 404)))
 
@@ -273,7 +272,7 @@ class Gen:
         for i in range(turns):
             msgs.append({"role": "user", "content": self.words(4, 40)})
             if i < turns - 1:
-                msgs.append({"role": "assistant", "content": self.words(20, 160)})
+                msgs.append({"role": "assistant", "content": self.words(15, 80)})
         return repr(msgs)
 
     def form_data(self, user, chat_id, model, turns):
@@ -311,7 +310,7 @@ class Gen:
         self.db_roundtrip()
         self.access("POST", "/api/v1/chats/%s" % chat_id, 200)
         self.db_roundtrip()
-        turns = 1 if new else self.r.randint(1, 6)
+        turns = 1 if new else self.r.randint(1, 4)
         fd = self.form_data(user, chat_id, model, turns)
         self.log("DEBUG", "open_webui.utils.middleware:process_chat_payload:2290", "form_data: " + fd)
         self.db_roundtrip()
@@ -472,7 +471,7 @@ def split_records(lines):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--mb", type=float, default=20.0, help="stop after this many MB (default 20)")
+    ap.add_argument("--mb", type=float, default=22.0, help="stop after this many MB (default 22)")
     ap.add_argument("--seed", type=int, default=20261127)
     args = ap.parse_args()
 
@@ -491,7 +490,7 @@ def main():
     restarted = False
     real_i = 0
     activities = [
-        (g.poll, 30), (g.api_get, 30), (g.page_load, 2.2), (g.chat, 6.5), (g.upload, 0.35),
+        (g.poll, 120), (g.api_get, 30), (g.page_load, 2.2), (g.chat, 6.5), (g.upload, 0.35),
         (g.admin, 0.6), (g.signin, 0.6), (g.traceback, 0.45), (None, 3.0),  # None: next real record
     ]
     funcs = [a for a, _ in activities]

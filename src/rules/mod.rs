@@ -8,6 +8,7 @@
 
 pub mod compile;
 pub mod file;
+pub mod limit;
 pub mod template;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
 pub use compile::{Rule, Severity, StreamFilter, Threshold};
 pub use file::RuleFileError;
+pub use limit::Limiter;
 
 use crate::record::{AssembleConfig, Record};
 use compile::Compiled;

@@ -1,0 +1,169 @@
+//! `threshold` and `cooldown` (spec §5): turning many hits into fewer events.
+//!
+//! A threshold holds hits until `count` of them fall within `within` (per
+//! `group_by` value), then fires once and starts counting afresh. A cooldown
+//! lets one event through per period and counts the rest, so the next event
+//! can say how many were suppressed. Time is the record's own time, so a
+//! replayed log behaves as it did live. State is in memory: a restart starts
+//! windows afresh.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Hit, Rule};
+
+#[derive(Default)]
+struct Group {
+    /// Times of held hits inside the threshold window, oldest first.
+    hits: VecDeque<DateTime<Utc>>,
+    last_fired: Option<DateTime<Utc>>,
+    suppressed: u64,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+/// Per-(rule, group) state for every rule that has a threshold or cooldown.
+#[derive(Default)]
+pub struct Limiter {
+    groups: HashMap<(String, String), Group>,
+    admitted: u64,
+}
+
+impl Limiter {
+    /// Whether `hit` becomes an event now. May add `count` (threshold) and
+    /// `suppressed` (cooldown) to its data.
+    pub fn admit(&mut self, rule: &Rule, hit: &mut Hit, at: DateTime<Utc>) -> bool {
+        if rule.threshold.is_none() && rule.cooldown.is_none() {
+            return true;
+        }
+        self.admitted += 1;
+        if self.admitted % 4096 == 0 {
+            self.prune(at);
+        }
+        let group_by = rule.threshold.as_ref().and_then(|t| t.group_by.as_deref());
+        let group_value = group_by
+            .and_then(|g| hit.data.iter().find(|(k, _)| k == g))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let g = self
+            .groups
+            .entry((rule.id.clone(), group_value))
+            .or_default();
+        g.last_seen = Some(at);
+
+        if let Some(t) = &rule.threshold {
+            let within = Duration::from_std(t.within).unwrap_or(Duration::MAX);
+            g.hits.push_back(at);
+            while g.hits.front().is_some_and(|&first| at - first >= within) {
+                g.hits.pop_front();
+            }
+            if (g.hits.len() as u32) < t.count {
+                return false;
+            }
+            let n = g.hits.len();
+            g.hits.clear();
+            set(hit, "count", n.to_string());
+        }
+        if let Some(cd) = rule.cooldown {
+            let cd = Duration::from_std(cd).unwrap_or(Duration::MAX);
+            if g.last_fired.is_some_and(|last| at - last < cd) {
+                g.suppressed += 1;
+                return false;
+            }
+            if g.suppressed > 0 {
+                set(hit, "suppressed", g.suppressed.to_string());
+                g.suppressed = 0;
+            }
+        }
+        g.last_fired = Some(at);
+        true
+    }
+
+    /// Drops groups idle for a day, so a stream of distinct emails cannot grow memory forever.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        self.groups.retain(|_, g| {
+            g.suppressed > 0 || g.last_seen.is_some_and(|t| now - t < Duration::days(1))
+        });
+    }
+}
+
+fn set(hit: &mut Hit, key: &str, value: String) {
+    hit.data.retain(|(k, _)| k != key);
+    hit.data.push((key.to_string(), value));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn rule(extra: &str) -> Rule {
+        let text = format!("[[rule]]\nid = \"r\"\nevent = \"security.login_failures\"\nmatch = '(?P<email>\\S+) failed'\n{extra}\n");
+        RuleSet::from_texts(&[("t.toml".into(), text)])
+            .unwrap()
+            .rules()[0]
+            .clone()
+    }
+
+    fn hit(email: &str) -> Hit {
+        Hit {
+            rule: 0,
+            data: vec![("email".into(), email.into())],
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn threshold_fires_at_the_count_within_the_window_per_group() {
+        let r = rule("threshold = { count = 3, within = \"60s\", group_by = \"email\" }");
+        let mut l = Limiter::default();
+        assert!(!l.admit(&r, &mut hit("a"), t(0)));
+        assert!(!l.admit(&r, &mut hit("b"), t(1)));
+        assert!(!l.admit(&r, &mut hit("a"), t(30)));
+        let mut h = hit("a");
+        assert!(l.admit(&r, &mut h, t(59)), "third hit for a inside 60 s");
+        assert!(h.data.contains(&("count".into(), "3".into())));
+        // Counting starts afresh after firing.
+        assert!(!l.admit(&r, &mut hit("a"), t(60)));
+    }
+
+    #[test]
+    fn threshold_window_edge_is_exclusive() {
+        let r = rule("threshold = { count = 2, within = \"60s\" }");
+        let mut l = Limiter::default();
+        assert!(!l.admit(&r, &mut hit("a"), t(0)));
+        assert!(
+            !l.admit(&r, &mut hit("a"), t(60)),
+            "a hit exactly 60 s old has left the window"
+        );
+        assert!(l.admit(&r, &mut hit("a"), t(119)));
+    }
+
+    #[test]
+    fn cooldown_suppresses_and_reports_the_count() {
+        let r = rule("cooldown = \"30s\"");
+        let mut l = Limiter::default();
+        assert!(l.admit(&r, &mut hit("a"), t(0)));
+        assert!(!l.admit(&r, &mut hit("a"), t(10)));
+        assert!(!l.admit(&r, &mut hit("b"), t(29)));
+        let mut h = hit("a");
+        assert!(
+            l.admit(&r, &mut h, t(30)),
+            "the cooldown has passed at exactly 30 s"
+        );
+        assert!(h.data.contains(&("suppressed".into(), "2".into())));
+        let mut h = hit("a");
+        assert!(l.admit(&r, &mut h, t(61)));
+        assert!(!h.data.iter().any(|(k, _)| k == "suppressed"));
+    }
+
+    #[test]
+    fn rules_without_limits_always_pass() {
+        let r = rule("");
+        let mut l = Limiter::default();
+        assert!((0..10).all(|i| l.admit(&r, &mut hit("a"), t(i))));
+    }
+}
