@@ -12,16 +12,18 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command, RunArgs, TestRulesArgs};
+use crate::config::EventFilter;
 use crate::config::{Config, ConfigError, Env, Since};
 use crate::event::{hostname, record_time, Event, Origin};
 use crate::outbox::Outbox;
 use crate::pipeline::{Output, Pipeline};
 use crate::record::{Assembler, Record, Stream};
 use crate::rules::{Limiter, RuleSet, Scratch};
-use crate::sink::{self, Delivery, Route, Sink, Webhook};
+use crate::sink::{self, Delivery, Route, Sink};
+use crate::source::docker::{self, DockerConfig, Target};
 use crate::source::file::StartAt;
 use crate::source::lines::LineSplitter;
-use crate::source::{file, stdin, SourceSpec};
+use crate::source::{file, stdin, Input, SourceSpec};
 
 /// How long shutdown waits for in-flight work before leaving it to the outbox.
 const DRAIN: Duration = Duration::from_secs(8);
@@ -87,12 +89,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
         .map_err(|e| Fail::runtime(format!("cannot start: {e}")))
 }
 
-fn build_sinks(cfg: &Config) -> Vec<Sink> {
-    let client = sink::webhook::http_client(cfg.webhook_timeout);
-    cfg.webhooks
-        .iter()
-        .map(|w| Sink::Webhook(Webhook::new(w, client.clone())))
-        .collect()
+fn build_sinks(cfg: &Config) -> Vec<(Sink, EventFilter)> {
+    sink::build(cfg)
 }
 
 // ---- run -------------------------------------------------------------------
@@ -101,11 +99,6 @@ fn run(args: RunArgs) -> Result<ExitCode, Fail> {
     let (_env, cfg) = load_config()?;
     crate::telemetry::init(&cfg.log_level, cfg.log_format);
     let source = args.source.unwrap_or(SourceSpec::Docker);
-    if source == SourceSpec::Docker {
-        return Err(Fail::usage(
-            "the Docker source is not available in this version yet; read a log with --source file:/path/to/log (followed like tail -F) or --source stdin",
-        ));
-    }
     let rules = Arc::new(load_rules(&cfg)?);
     for w in &cfg.warnings {
         warn!("{w}");
@@ -116,7 +109,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Fail> {
         build_sinks(&cfg)
     };
     if !args.dry_run && sinks.is_empty() {
-        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) in the environment or .env, or use --dry-run to print events instead"));
+        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET), DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL, or TELEGRAM_BOT_TOKEN with TELEGRAM_CHAT_ID, in the environment or .env; or use --dry-run to print events instead"));
     }
     let outbox = if args.dry_run {
         None
@@ -130,22 +123,76 @@ async fn run_async(
     cfg: Config,
     rules: Arc<RuleSet>,
     source: SourceSpec,
-    sinks: Vec<Sink>,
+    sinks: Vec<(Sink, EventFilter)>,
     outbox: Option<Outbox>,
 ) -> Result<ExitCode, Fail> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    info!(rules = rules.rules().len(), files = %rules.files().join(", "), "rules loaded");
+    let (output, sink_tasks) = start_sinks(&cfg, sinks, outbox.as_ref(), &shutdown_rx);
+
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    if source == SourceSpec::Docker {
+        let pipelines: Arc<std::sync::Mutex<Vec<PipelineTask>>> = Default::default();
+        let start = {
+            let (rules, output, pipelines, shutdown) = (
+                rules.clone(),
+                output.clone(),
+                pipelines.clone(),
+                shutdown_rx.clone(),
+            );
+            Arc::new(
+                move |key: String, origin: Origin, rx: mpsc::Receiver<Input>| {
+                    let p = Pipeline::new(rules.clone(), key, origin, output.clone());
+                    let task = tokio::spawn(p.run(rx, shutdown.clone()));
+                    pipelines
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(task);
+                },
+            )
+        };
+        let docker_cfg = DockerConfig {
+            host: cfg.docker_host.clone(),
+            target: Target::parse(&cfg.container),
+            since: cfg.since.clone(),
+        };
+        let mut source_task = tokio::spawn(docker::run(
+            docker_cfg,
+            start,
+            outbox.clone(),
+            shutdown_rx.clone(),
+        ));
+        tokio::select! {
+            _ = &mut signal => {}
+            _ = &mut source_task => {}
+        }
+        info!("stopping: finishing the work in flight; undelivered events stay in the outbox");
+        let _ = shutdown_tx.send(true);
+        let _ = tokio::time::timeout(DRAIN, source_task).await;
+        let tasks: Vec<PipelineTask> =
+            std::mem::take(&mut *pipelines.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            if let Ok(Ok(Err(e))) = tokio::time::timeout(DRAIN, t).await {
+                error!(error = %e, "could not store the last events and checkpoint");
+            }
+        }
+        finish_sinks(sink_tasks).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let (tx, rx) = mpsc::channel(64);
     let host = hostname();
     let (source_key, origin, source_task) = match &source {
         SourceSpec::File(path) => {
             let key = format!("file:{}", path.display());
-            let start = match outbox
+            let checkpoint = outbox
                 .as_ref()
                 .map(|o| o.checkpoint(&key))
                 .transpose()
                 .map_err(|e| Fail::runtime(e.to_string()))?
-                .flatten()
-            {
+                .flatten();
+            let start = match checkpoint {
                 Some(cursor) => StartAt::Resume(cursor),
                 None if cfg.since == Since::Now => StartAt::End,
                 None => StartAt::Beginning,
@@ -157,10 +204,13 @@ async fn run_async(
                 host,
                 file: Some(path.display().to_string()),
             };
-            let task = tokio::spawn(file::follow(path.clone(), start, tx, shutdown_rx.clone()));
-            (key, origin, task)
+            (
+                key,
+                origin,
+                tokio::spawn(file::follow(path.clone(), start, tx, shutdown_rx.clone())),
+            )
         }
-        SourceSpec::Stdin => {
+        _ => {
             let origin = Origin {
                 container: None,
                 container_id: None,
@@ -174,55 +224,9 @@ async fn run_async(
                 tokio::spawn(stdin::read_to_end(tx)),
             )
         }
-        SourceSpec::Docker => unreachable!("rejected before the runtime starts"),
     };
-    info!(rules = rules.rules().len(), files = %rules.files().join(", "), "rules loaded");
-
-    let mut sink_tasks = Vec::new();
-    let output = match &outbox {
-        None => Output::DryRun,
-        Some(ob) => {
-            let mut routes = Vec::new();
-            for s in sinks {
-                info!(sink = s.name(), to = %s.describe(), "delivering");
-                let events = cfg
-                    .webhooks
-                    .iter()
-                    .find(|w| w.name == s.name())
-                    .map(|w| w.events.clone())
-                    .unwrap_or_else(crate::config::EventFilter::all);
-                routes.push(Route {
-                    sink: s.name().to_string(),
-                    events,
-                });
-                sink_tasks.push(tokio::spawn(sink::deliver_forever(
-                    s,
-                    ob.clone(),
-                    cfg.webhook_max_age,
-                    shutdown_rx.clone(),
-                )));
-            }
-            if let Ok(p) = ob.pending_by_sink() {
-                for (sink, n) in p
-                    .iter()
-                    .filter(|(s, _)| !routes.iter().any(|r| &r.sink == *s))
-                {
-                    warn!(sink = %sink, pending = n, "events wait in the outbox for a receiver that is no longer configured");
-                }
-            }
-            Output::Outbox {
-                outbox: ob.clone(),
-                routes,
-            }
-        }
-    };
-
     let pipeline = Pipeline::new(rules, source_key, origin, output);
     let mut pipeline_task = tokio::spawn(pipeline.run(rx, shutdown_rx.clone()));
-    let stdin_source = source == SourceSpec::Stdin;
-
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     let mut interrupted = false;
     let stats = tokio::select! {
         r = &mut pipeline_task => r,
@@ -254,7 +258,7 @@ async fn run_async(
     );
 
     // Standard input has ended: deliver what is queued, then stop.
-    if stdin_source && !interrupted {
+    if source == SourceSpec::Stdin && !interrupted {
         if let Some(ob) = &outbox {
             tokio::select! {
                 _ = wait_until_drained(ob) => {}
@@ -263,10 +267,59 @@ async fn run_async(
         }
     }
     let _ = shutdown_tx.send(true);
-    for t in sink_tasks {
+    finish_sinks(sink_tasks).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+type PipelineTask =
+    tokio::task::JoinHandle<Result<crate::pipeline::Stats, crate::outbox::OutboxError>>;
+
+/// Starts one delivery task per sink; returns where the pipelines send events.
+fn start_sinks(
+    cfg: &Config,
+    sinks: Vec<(Sink, EventFilter)>,
+    outbox: Option<&Outbox>,
+    shutdown: &watch::Receiver<bool>,
+) -> (Output, Vec<tokio::task::JoinHandle<()>>) {
+    let Some(ob) = outbox else {
+        return (Output::DryRun, Vec::new());
+    };
+    let mut routes = Vec::new();
+    let mut tasks = Vec::new();
+    for (s, events) in sinks {
+        info!(sink = s.name(), to = %s.describe(), events = %events, "delivering");
+        routes.push(Route {
+            sink: s.name().to_string(),
+            events,
+        });
+        tasks.push(tokio::spawn(sink::deliver_forever(
+            s,
+            ob.clone(),
+            cfg.webhook_max_age,
+            shutdown.clone(),
+        )));
+    }
+    if let Ok(p) = ob.pending_by_sink() {
+        for (sink, n) in p
+            .iter()
+            .filter(|(s, _)| !routes.iter().any(|r| &r.sink == *s))
+        {
+            warn!(sink = %sink, pending = n, "events wait in the outbox for a receiver that is no longer configured");
+        }
+    }
+    (
+        Output::Outbox {
+            outbox: ob.clone(),
+            routes,
+        },
+        tasks,
+    )
+}
+
+async fn finish_sinks(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
         let _ = tokio::time::timeout(DRAIN, t).await;
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn wait_until_drained(ob: &Outbox) {
@@ -313,7 +366,7 @@ fn check() -> Result<ExitCode, Fail> {
             for w in &cfg.warnings {
                 let _ = writeln!(out, "  warning: {w}");
             }
-            if cfg.webhooks.is_empty() {
+            if cfg.webhooks.is_empty() && cfg.chats.is_empty() {
                 problems.push("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) so events have somewhere to go".into());
             }
             Some(cfg)
@@ -353,7 +406,21 @@ fn check() -> Result<ExitCode, Fail> {
             Err(e) => problems.push(format!("BRIDGE_STATE_DIR {}: {e}; point it at a writable folder (in Docker, mount a volume there)", cfg.state_dir.display())),
         }
     }
-    let _ = writeln!(out, "docker: not checked (this version reads --source file:PATH and --source stdin; the Docker source comes next)");
+    if let Some(cfg) = &cfg {
+        match runtime().map(|rt| rt.block_on(check_docker(cfg))) {
+            Ok(Ok(line)) => {
+                let _ = writeln!(out, "docker: ok, {line}");
+            }
+            Ok(Err(problem)) => {
+                let _ = writeln!(
+                    out,
+                    "docker: problem (only needed for --source docker, the default)"
+                );
+                problems.push(problem);
+            }
+            Err(f) => problems.extend(f.lines),
+        }
+    }
     drop(out);
     if problems.is_empty() {
         println!("all checks passed");
@@ -363,6 +430,44 @@ fn check() -> Result<ExitCode, Fail> {
         code: 2,
         lines: problems,
     })
+}
+
+/// Reaches the daemon and finds what `OPENWEBUI_CONTAINER` names.
+async fn check_docker(cfg: &Config) -> Result<String, String> {
+    let host = docker::client::host_label(cfg.docker_host.as_deref());
+    let client = tokio::time::timeout(
+        Duration::from_secs(10),
+        docker::client::connect(cfg.docker_host.as_deref()),
+    )
+    .await
+    .map_err(|_| format!("Docker at {host} did not answer within 10 s; check DOCKER_HOST"))?
+    .map_err(|e| e.to_string())?;
+    let version = client
+        .version()
+        .await
+        .ok()
+        .and_then(|v| v.version)
+        .unwrap_or_else(|| "?".into());
+    match Target::parse(&cfg.container) {
+        Target::Name(name) => match client.inspect_container(&name, None).await {
+            Ok(info) => {
+                let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                let state = if running { "running" } else { "not running (the bridge waits for it to start)" };
+                Ok(format!("Docker {version} at {host}; container '{name}' found, {state}"))
+            }
+            Err(e) if docker::client::is_not_found(&e) => {
+                let seen = docker::client::container_names(&client).await;
+                let seen = if seen.is_empty() { "none".to_string() } else { seen.join(", ") };
+                Err(format!("OPENWEBUI_CONTAINER: no container '{name}' on {host}; containers there: {seen}. Set OPENWEBUI_CONTAINER to the exact name or id (the bridge keeps waiting for it otherwise)"))
+            }
+            Err(e) => Err(docker::client::classify(&host, &e).to_string()),
+        },
+        Target::Label(label) => match docker::client::names_with_label(&client, &label).await {
+            Ok(names) if names.is_empty() => Err(format!("OPENWEBUI_CONTAINER: no container on {host} has the label {label}; add it to Open WebUI's service (labels:) or name the container instead")),
+            Ok(names) => Ok(format!("Docker {version} at {host}; label {label} matches {}", names.join(", "))),
+            Err(e) => Err(docker::client::classify(&host, &e).to_string()),
+        },
+    }
 }
 
 fn state_dir_writable(dir: &Path) -> Result<(), String> {
@@ -505,7 +610,7 @@ fn send_test() -> Result<ExitCode, Fail> {
     let (_env, cfg) = load_config()?;
     let sinks = build_sinks(&cfg);
     if sinks.is_empty() {
-        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET) in the environment or .env"));
+        return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET), DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL, or TELEGRAM_BOT_TOKEN with TELEGRAM_CHAT_ID, in the environment or .env"));
     }
     let origin = Origin {
         container: Some(cfg.container.clone()),
@@ -527,7 +632,7 @@ fn send_test() -> Result<ExitCode, Fail> {
     );
     let failed = runtime()?.block_on(async {
         let mut failed = 0;
-        for s in &sinks {
+        for (s, _) in &sinks {
             match s.deliver(&ev).await {
                 Delivery::Delivered => println!("{}: ok ({})", s.name(), s.describe()),
                 Delivery::RetryLater { reason, .. } | Delivery::Reject { reason } => {

@@ -72,7 +72,10 @@ impl Event {
             id: id.clone(),
             event: rule.event.clone(),
             timestamp: timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-            source: origin.clone(),
+            source: Origin {
+                stream: rec.stream.as_str().to_string(),
+                ..origin.clone()
+            },
             data,
             log: cut(&rec.text, MAX_LOG_BYTES).to_string(),
         };

@@ -18,11 +18,12 @@ use crate::outbox::{Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Record};
 use crate::rules::{Hit, Limiter, RuleSet, Scratch};
 use crate::sink::Route;
-use crate::source::Batch;
+use crate::source::Input;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where events go: the outbox, or stdout as JSON lines (`--dry-run`).
+#[derive(Clone)]
 pub enum Output {
     Outbox { outbox: Outbox, routes: Vec<Route> },
     DryRun,
@@ -92,7 +93,7 @@ impl Pipeline {
     /// Runs until the channel closes (`EndOfInput`) or `shutdown` turns true.
     pub async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Batch>,
+        mut rx: mpsc::Receiver<Input>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<Stats, OutboxError> {
         // Stores a checkpoint that moved while the input went quiet.
@@ -108,7 +109,9 @@ impl Pipeline {
             };
             tokio::select! {
                 batch = rx.recv() => match batch {
-                    Some(lines) => self.feed(&lines, Instant::now()),
+                    Some(Input::Lines(lines)) => self.feed(&lines, Instant::now()),
+                    Some(Input::Record(rec)) => self.process(&mut vec![rec]),
+                    Some(Input::Attach(origin)) => self.origin = origin,
                     None => {
                         self.finish(Ending::EndOfInput)?;
                         return Ok(self.stats);

@@ -2,8 +2,12 @@
 
 mod support {
     pub mod bridge;
+    pub mod docker;
+    pub mod platforms;
     pub mod receiver;
 }
 
 mod cli;
 mod delivery;
+mod docker;
+mod sinks;

@@ -81,11 +81,19 @@ pub struct WebhookConfig {
     pub events: EventFilter,
 }
 
-/// A chat sink's settings. Parsed and validated now; delivery arrives with the chat-sink release.
+/// Which chat platform, with what it needs.
+#[derive(Debug, Clone)]
+pub enum ChatKind {
+    Discord(Url),
+    Slack(Url),
+    Telegram(crate::sink::telegram::TelegramConfig),
+}
+
+/// A chat sink: Discord, Slack or Telegram, with its own event filter.
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
     pub name: &'static str,
-    pub url: Option<Url>,
+    pub kind: ChatKind,
     pub events: EventFilter,
 }
 
@@ -190,47 +198,61 @@ impl Config {
                     reason: format!("{enable_var} is true but {url_var} is empty; paste the webhook URL from the app, or set {enable_var}=false"),
                 });
             }
-            if url.is_some() && enabled != Some(false) {
+            if let (Some(url), true) = (url, enabled != Some(false)) {
+                let kind = if name == "discord" {
+                    ChatKind::Discord(url)
+                } else {
+                    ChatKind::Slack(url)
+                };
                 chats.push(ChatConfig {
                     name,
-                    url,
+                    kind,
                     events: events.unwrap_or_else(EventFilter::all),
                 });
             }
         }
         let tg_token = c.take(env.secret("TELEGRAM_BOT_TOKEN")).flatten();
-        let tg_chat = env.get("TELEGRAM_CHAT_ID");
+        let tg_chat = env.get("TELEGRAM_CHAT_ID").map(str::to_string);
         let tg_enabled = c.take(env.bool("ENABLE_TELEGRAM_NOTIFICATIONS")).flatten();
         let tg_events = c.take(event_filter(env, "TELEGRAM_EVENTS", &default_events));
-        let _ = c.take(single_url(env, "TELEGRAM_API_URL"));
+        let tg_api = c.take(single_url(env, "TELEGRAM_API_URL")).flatten();
+        let mut tg_thread = None;
         if let Some(thread) = env.get("TELEGRAM_THREAD_ID") {
-            if thread.parse::<i64>().is_err() {
-                c.0.push(ConfigError::Invalid {
+            match thread.parse::<i64>() {
+                Ok(t) => tg_thread = Some(t),
+                Err(_) => c.0.push(ConfigError::Invalid {
                     var: "TELEGRAM_THREAD_ID".into(),
                     reason: format!(
                         "'{thread}' is not a number; it is the topic id of a forum group"
                     ),
-                });
+                }),
             }
         }
-        match (tg_token.is_some(), tg_chat.is_some()) {
-            (true, false) if tg_enabled != Some(false) => c.0.push(ConfigError::Invalid {
+        if let Some(chat) = &tg_chat {
+            let ok = chat.parse::<i64>().is_ok() || (chat.starts_with('@') && chat.len() > 1);
+            if !ok {
+                c.0.push(ConfigError::Invalid { var: "TELEGRAM_CHAT_ID".into(), reason: format!("'{chat}' is not a chat id (a number such as -1001234567890) or a @channelname") });
+            }
+        }
+        match (tg_token, tg_chat) {
+            (Some(_), None) if tg_enabled != Some(false) => c.0.push(ConfigError::Invalid {
                 var: "TELEGRAM_CHAT_ID".into(),
                 reason: "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_ID is empty; set it to the chat's id (send /start to the bot, then read it from getUpdates)".into(),
             }),
-            (false, true) if tg_enabled != Some(false) => c.0.push(ConfigError::Invalid {
+            (None, Some(_)) if tg_enabled != Some(false) => c.0.push(ConfigError::Invalid {
                 var: "TELEGRAM_BOT_TOKEN".into(),
                 reason: "TELEGRAM_CHAT_ID is set but TELEGRAM_BOT_TOKEN is empty; set the token @BotFather gave you (or TELEGRAM_BOT_TOKEN_FILE)".into(),
             }),
-            (true, true) if tg_enabled != Some(false) => chats.push(ChatConfig { name: "telegram", url: None, events: tg_events.unwrap_or_else(EventFilter::all) }),
-            _ if tg_enabled == Some(true) => c.0.push(ConfigError::Invalid {
+            (Some(token), Some(chat_id)) if tg_enabled != Some(false) => {
+                let api_base = tg_api.unwrap_or_else(|| Url::parse("https://api.telegram.org").expect("a valid URL"));
+                let kind = ChatKind::Telegram(crate::sink::telegram::TelegramConfig { api_base, token, chat_id, thread_id: tg_thread });
+                chats.push(ChatConfig { name: "telegram", kind, events: tg_events.unwrap_or_else(EventFilter::all) });
+            }
+            (None, None) if tg_enabled == Some(true) => c.0.push(ConfigError::Invalid {
                 var: "TELEGRAM_BOT_TOKEN".into(),
                 reason: "ENABLE_TELEGRAM_NOTIFICATIONS is true but TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are empty".into(),
             }),
             _ => {}
-        }
-        for chat in &chats {
-            warnings.push(format!("{} notifications are configured, but this version of owui-bridge cannot send them yet; events for {} are not delivered", chat.name, chat.name));
         }
 
         let webhook_timeout = c
@@ -340,16 +362,23 @@ impl Config {
             ));
         }
         for c in &self.chats {
+            let to = match &c.kind {
+                ChatKind::Discord(u) | ChatKind::Slack(u) => mask_url(u),
+                ChatKind::Telegram(t) => {
+                    let topic = t
+                        .thread_id
+                        .map(|t| format!(", topic {t}"))
+                        .unwrap_or_default();
+                    format!(
+                        "{} bot **** → chat {}{topic}",
+                        mask_url(&t.api_base),
+                        t.chat_id
+                    )
+                }
+            };
             out.push((
                 format!("sink {}", c.name),
-                format!(
-                    "{} (events: {}, not delivered by this version)",
-                    c.url
-                        .as_ref()
-                        .map(mask_url)
-                        .unwrap_or_else(|| "bot ****".into()),
-                    c.events
-                ),
+                format!("{to} (events: {})", c.events),
             ));
         }
         out.push((

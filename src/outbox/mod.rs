@@ -21,6 +21,10 @@ const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue")
 const DEAD: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Ids of events already queued (id → when), so a record read again after a
+/// crash does not queue its event twice. Kept for [`RECENT_FOR_MS`].
+const RECENT: TableDefinition<&str, i64> = TableDefinition::new("recent");
+const RECENT_FOR_MS: i64 = 7 * 24 * 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -100,7 +104,9 @@ impl Outbox {
         txn.open_table(DEAD)?;
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(META)?;
+        txn.open_table(RECENT)?;
         txn.commit()?;
+        prune_recent(&db)?;
         Ok(Outbox {
             db: Arc::new(db),
             dir: dir.to_path_buf(),
@@ -131,7 +137,12 @@ impl Outbox {
             let mut meta = txn.open_table(META)?;
             let mut seq = meta.get("next_seq")?.map(|v| v.value()).unwrap_or(1);
             let mut queue = txn.open_table(QUEUE)?;
+            let mut recent = txn.open_table(RECENT)?;
             for (event, sinks) in events {
+                if recent.get(event.id.as_str())?.is_some() {
+                    continue;
+                }
+                recent.insert(event.id.as_str(), now)?;
                 for sink in sinks {
                     let q = Queued {
                         event: event.clone(),
@@ -255,6 +266,18 @@ impl Outbox {
     }
 }
 
+/// Forgets ids older than [`RECENT_FOR_MS`].
+fn prune_recent(db: &Database) -> Result<(), OutboxError> {
+    let cutoff = now_ms() - RECENT_FOR_MS;
+    let txn = db.begin_write()?;
+    {
+        let mut recent = txn.open_table(RECENT)?;
+        recent.retain(|_, at| at >= cutoff)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +325,26 @@ mod tests {
         assert_eq!(ob.dead_by_sink().unwrap().get("webhook"), Some(&1));
         assert_eq!(ob.dead_letters("webhook").unwrap()[0].reason, "410 Gone");
         assert_eq!(ob.pending_by_sink().unwrap().get("other"), Some(&1));
+    }
+
+    #[test]
+    fn an_event_read_again_is_not_queued_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        ob.commit(&[(ev("e1"), vec!["webhook".into()])], None)
+            .unwrap();
+        let (seq, _) = ob.head("webhook").unwrap().unwrap();
+        ob.ack("webhook", seq).unwrap();
+        ob.commit(
+            &[
+                (ev("e1"), vec!["webhook".into()]),
+                (ev("e2"), vec!["webhook".into()]),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(ob.head("webhook").unwrap().unwrap().1.event.id, "e2");
+        assert_eq!(ob.pending_by_sink().unwrap().get("webhook"), Some(&1));
     }
 
     #[test]

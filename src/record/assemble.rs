@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use regex::Regex;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::{Cursor, Line, Record, Stream};
 
@@ -41,19 +42,40 @@ struct Pending {
 /// Joins lines into records, one pending record per stream.
 pub struct Assembler {
     cfg: AssembleConfig,
+    /// A quick sure-match test derived from `cfg.start`, tried before the regex.
+    start_shapes: StartShapes,
     pending: Vec<(Stream, Pending)>,
-    /// Reused between records so a single-line record costs no allocation.
-    spare: String,
+    /// Record buffers given back by [`Assembler::recycle`], so records cost no
+    /// allocation; bounded by [`POOL_BUFFERS`] and [`POOL_BYTES`].
+    pool: Vec<String>,
+    /// Total capacity of the buffers in `pool`.
+    pool_bytes: usize,
 }
 
 const TRUNCATION_MARK: &str = "[owui-bridge: record truncated, ";
 
+/// Most buffers kept for reuse: more than one read's worth of records.
+const POOL_BUFFERS: usize = 1024;
+/// Most bytes (capacity) kept for reuse in all.
+const POOL_BYTES: usize = 1 << 20;
+/// Buffers bigger than this (a long traceback's) are freed, not kept.
+const POOL_BUFFER_MAX: usize = 64 * 1024;
+/// Capacity of a fresh record buffer: most log lines fit.
+const MIN_BUFFER: usize = 256;
+
 impl Assembler {
     pub fn new(cfg: AssembleConfig) -> Assembler {
+        let start_shapes = cfg
+            .start
+            .as_ref()
+            .map(|re| StartShapes::of(re.as_str()))
+            .unwrap_or_default();
         Assembler {
             cfg,
+            start_shapes,
             pending: Vec::with_capacity(2),
-            spare: String::new(),
+            pool: Vec::new(),
+            pool_bytes: 0,
         }
     }
 
@@ -63,11 +85,18 @@ impl Assembler {
 
     /// Feeds one line; calls `out` for each record this line completes.
     pub fn push(&mut self, line: &Line, now: Instant, out: &mut impl FnMut(Record)) {
-        let text = String::from_utf8_lossy(&line.text);
-        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let lossy;
+        let text = match std::str::from_utf8(&line.text) {
+            Ok(t) => t,
+            Err(_) => {
+                lossy = String::from_utf8_lossy(&line.text);
+                &*lossy
+            }
+        };
+        let text = text.strip_suffix('\r').unwrap_or(text);
         let starts = match &self.cfg.start {
             None => true,
-            Some(re) => re.is_match(text),
+            Some(re) => self.start_shapes.sure_match(text.as_bytes()) || re.is_match(text),
         };
         let slot = self.pending.iter().position(|(s, _)| *s == line.stream);
         match (slot, starts) {
@@ -82,8 +111,13 @@ impl Assembler {
             }
             (None, _) => {}
         }
-        let mut buf = std::mem::take(&mut self.spare);
-        buf.clear();
+        let mut buf = match self.pool.pop() {
+            Some(b) => {
+                self.pool_bytes -= b.capacity();
+                b
+            }
+            None => String::with_capacity(text.len().max(MIN_BUFFER)),
+        };
         buf.push_str(text);
         let rec = Record {
             stream: line.stream,
@@ -154,10 +188,19 @@ impl Assembler {
     }
 
     /// Gives a record's buffer back for reuse once the caller is done with it.
-    pub fn recycle(&mut self, text: String) {
-        if text.capacity() <= 64 * 1024 {
-            self.spare = text;
+    /// Kept while the pool is within its bounds, else freed.
+    pub fn recycle(&mut self, mut text: String) {
+        let cap = text.capacity();
+        if cap == 0
+            || cap > POOL_BUFFER_MAX
+            || self.pool.len() >= POOL_BUFFERS
+            || self.pool_bytes + cap > POOL_BYTES
+        {
+            return;
         }
+        text.clear();
+        self.pool_bytes += cap;
+        self.pool.push(text);
     }
 }
 
@@ -171,6 +214,174 @@ fn append(p: &mut Pending, cfg: &AssembleConfig, text: &str, end: Cursor, now: I
     p.rec.text.push('\n');
     p.rec.text.push_str(text);
     p.lines += 1;
+}
+
+/// A quick test that says "this line surely starts a record", derived from the
+/// `[record] start` pattern itself (nothing about any log format is built in).
+///
+/// A shape is a fixed-width sequence of byte sets; text whose first bytes fit a
+/// shape is matched by the pattern. Shapes cover a part of what the pattern
+/// matches: each alternative as a fixed-width piece, literals as their bytes,
+/// classes as their ASCII members (an ASCII byte is a whole character in
+/// UTF-8), a repetition as exactly its minimum count, `^` only at the start.
+/// What no shape covers, or what has other assertions, goes to the regex, so
+/// the test only speeds up the common case and never changes a result.
+#[derive(Debug, Clone, Default)]
+struct StartShapes {
+    shapes: Vec<Shape>,
+}
+
+/// Bits 0..=255: which bytes may stand at one position.
+type ByteSet = [u64; 4];
+
+#[derive(Debug, Clone, Default)]
+struct Shape {
+    sets: Vec<ByteSet>,
+    /// Holds a start-of-text assertion, so it can only begin the text.
+    anchored: bool,
+}
+
+/// Most shapes kept; dropping some is always safe (fewer lines take the fast path).
+const MAX_SHAPES: usize = 16;
+/// Widest shape kept, in bytes.
+const MAX_WIDTH: usize = 256;
+
+impl StartShapes {
+    fn of(pattern: &str) -> StartShapes {
+        // The same syntax defaults as `regex::Regex::new`, which compiled the pattern.
+        let shapes = match regex_syntax::ParserBuilder::new().build().parse(pattern) {
+            Ok(hir) => shapes(&hir),
+            Err(_) => Vec::new(),
+        };
+        StartShapes {
+            // A shape of width 0 would fit every line: only if the pattern matches
+            // the empty string, which no useful start pattern does. Leave those to the regex.
+            shapes: shapes.into_iter().filter(|s| !s.sets.is_empty()).collect(),
+        }
+    }
+
+    /// True only if the start pattern matches `text` (false says nothing).
+    fn sure_match(&self, text: &[u8]) -> bool {
+        self.shapes.iter().any(|s| {
+            text.len() >= s.sets.len()
+                && s.sets
+                    .iter()
+                    .zip(text)
+                    .all(|(set, &b)| set[usize::from(b >> 6)] >> (b & 63) & 1 != 0)
+        })
+    }
+}
+
+/// Fixed-width shapes whose every fitting text `hir` matches (see [`StartShapes`]).
+fn shapes(hir: &Hir) -> Vec<Shape> {
+    match hir.kind() {
+        HirKind::Empty => vec![Shape::default()],
+        HirKind::Literal(lit) => vec![Shape {
+            sets: lit.0.iter().map(|&b| byte_set([(b, b)])).collect(),
+            anchored: false,
+        }],
+        HirKind::Class(class) => {
+            let set = match class {
+                Class::Unicode(c) => byte_set(c.ranges().iter().filter_map(|r| {
+                    let (lo, hi) = (u32::from(r.start()), u32::from(r.end()).min(0x7f));
+                    (lo <= hi).then(|| (lo as u8, hi as u8))
+                })),
+                Class::Bytes(c) => byte_set(
+                    c.ranges()
+                        .iter()
+                        .filter(|r| r.start() <= 0x7f)
+                        .map(|r| (r.start(), r.end().min(0x7f))),
+                ),
+            };
+            if set == [0; 4] {
+                return Vec::new();
+            }
+            vec![Shape {
+                sets: vec![set],
+                anchored: false,
+            }]
+        }
+        // Every start-of-line flavour holds at the very start of the text.
+        HirKind::Look(Look::Start | Look::StartLF | Look::StartCRLF) => vec![Shape {
+            sets: Vec::new(),
+            anchored: true,
+        }],
+        HirKind::Look(_) => Vec::new(),
+        HirKind::Repetition(r) => {
+            let min = r.min as usize;
+            if min > MAX_WIDTH {
+                return Vec::new();
+            }
+            let one = shapes(&r.sub);
+            let mut acc = vec![Shape::default()];
+            for _ in 0..min {
+                acc = concat(&acc, &one);
+                if acc.is_empty() {
+                    break;
+                }
+            }
+            acc
+        }
+        HirKind::Capture(c) => shapes(&c.sub),
+        HirKind::Concat(subs) => {
+            let mut acc = vec![Shape::default()];
+            for sub in subs {
+                acc = concat(&acc, &shapes(sub));
+                if acc.is_empty() {
+                    break;
+                }
+            }
+            acc
+        }
+        HirKind::Alternation(alts) => {
+            let mut all = Vec::new();
+            for a in alts {
+                all.extend(shapes(a));
+                if all.len() >= MAX_SHAPES {
+                    all.truncate(MAX_SHAPES);
+                    break;
+                }
+            }
+            all
+        }
+    }
+}
+
+/// Every `a` followed by every `b`, within the bounds.
+fn concat(a: &[Shape], b: &[Shape]) -> Vec<Shape> {
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            // A start assertion after some text never holds at position 0.
+            if y.anchored && !x.sets.is_empty() {
+                continue;
+            }
+            if x.sets.len() + y.sets.len() > MAX_WIDTH {
+                continue;
+            }
+            if out.len() == MAX_SHAPES {
+                return out;
+            }
+            let mut sets = Vec::with_capacity(x.sets.len() + y.sets.len());
+            sets.extend_from_slice(&x.sets);
+            sets.extend_from_slice(&y.sets);
+            out.push(Shape {
+                sets,
+                anchored: x.anchored || y.anchored,
+            });
+        }
+    }
+    out
+}
+
+fn byte_set(ranges: impl IntoIterator<Item = (u8, u8)>) -> ByteSet {
+    let mut set = [0u64; 4];
+    for (lo, hi) in ranges {
+        for b in lo..=hi {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+    }
+    set
 }
 
 #[cfg(test)]
@@ -315,5 +526,32 @@ mod tests {
         );
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].text, "  File \"x\"\nValueError");
+    }
+}
+#[cfg(test)]
+mod tmp_dump {
+    #[test]
+    fn dump() {
+        let rs = crate::rules::RuleSet::load(true, &[]).unwrap();
+        let re = rs.assemble_config().start.as_ref().unwrap();
+        let sh = super::StartShapes::of(re.as_str());
+        for s in &sh.shapes {
+            let d: String = s
+                .sets
+                .iter()
+                .map(|set| {
+                    let n: u32 = set.iter().map(|w| w.count_ones()).sum();
+                    if n == 1 {
+                        let b = (0..=255u8)
+                            .find(|&b| set[usize::from(b >> 6)] >> (b & 63) & 1 != 0)
+                            .unwrap();
+                        (b as char).to_string()
+                    } else {
+                        format!("[{n}]")
+                    }
+                })
+                .collect();
+            println!("{} {d}", s.anchored);
+        }
     }
 }

@@ -20,6 +20,8 @@ pub enum Stream {
     /// A followed file: the program's two outputs were already mixed.
     File,
     Stdin,
+    /// The container's lifecycle, from Docker's event stream.
+    Docker,
 }
 
 impl Stream {
@@ -29,6 +31,7 @@ impl Stream {
             Stream::Stderr => "stderr",
             Stream::File => "file",
             Stream::Stdin => "stdin",
+            Stream::Docker => "docker",
         }
     }
 }
@@ -43,14 +46,18 @@ pub enum Cursor {
     Line(u64),
     /// Byte offset in an anonymous text (tests, `test-rules`).
     Offset(u64),
+    /// A Docker log position: the daemon's timestamp of a line, and how many
+    /// lines (frames) with exactly that timestamp come before it.
+    Docker { ts_ns: i64, seq: u32 },
 }
 
 impl Cursor {
     /// Orders positions of one source.
-    pub fn order_key(&self) -> u64 {
+    pub fn order_key(&self) -> (i64, u64) {
         match *self {
-            Cursor::File { offset, .. } | Cursor::Offset(offset) => offset,
-            Cursor::Line(n) => n,
+            Cursor::File { offset, .. } | Cursor::Offset(offset) => (0, offset),
+            Cursor::Line(n) => (0, n),
+            Cursor::Docker { ts_ns, seq } => (ts_ns, u64::from(seq)),
         }
     }
 }

@@ -1,10 +1,15 @@
 //! Rules: loading rule files (spec §5) into an immutable [`RuleSet`] and
 //! matching records against it fast.
 //!
-//! Speed comes from a literal prefilter: every rule whose pattern has required
-//! literals (its prefixes or suffixes) is reached through one Aho-Corasick scan
-//! of the record, so a record that matches nothing costs about one pass over
-//! its bytes. Only rules without usable literals run their regex on every record.
+//! Speed comes from a literal prefilter. For every rule, [`required_literals`]
+//! looks for a small set of literals of which any match must contain one (not
+//! only the pattern's prefix or suffix: also those of every piece of its
+//! top-level concatenation). A record first gets one leftmost-first
+//! Aho-Corasick search over all those literals (SIMD Teddy for a few dozen
+//! literals), so a record that matches nothing costs about one pass over its
+//! bytes. Only on a hit does an overlapping scan, from the first hit on, list the
+//! rules whose literals occur; just those run their regex. Rules without usable
+//! literals run their regex on every record.
 
 pub mod compile;
 pub mod file;
@@ -12,9 +17,12 @@ pub mod limit;
 pub mod template;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use regex::CaptureLocations;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Hir, HirKind};
 
 pub use compile::{Rule, Severity, StreamFilter, Threshold};
 pub use file::RuleFileError;
@@ -24,11 +32,18 @@ use crate::record::{AssembleConfig, Record};
 use compile::Compiled;
 use file::Source;
 
-/// The built-in Open WebUI rule pack, embedded in the binary.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "builtin:openwebui.toml",
-    include_str!("../../rules/openwebui.toml"),
-)];
+/// The built-in rule packs, embedded in the binary. The Docker lifecycle pack has
+/// no `[record]`, so Open WebUI's record settings stay in force.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "builtin:docker.toml",
+        include_str!("../../rules/docker.toml"),
+    ),
+    (
+        "builtin:openwebui.toml",
+        include_str!("../../rules/openwebui.toml"),
+    ),
+];
 
 /// An error loading rules: a file that cannot be read, or one that is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +60,29 @@ pub enum LoadError {
 pub struct RuleSet {
     rules: Vec<Rule>,
     assemble: AssembleConfig,
-    prefilter: Option<AhoCorasick>,
-    /// For each prefilter literal, the rule it stands for.
-    literal_rule: Vec<usize>,
-    /// Rules with no usable literal: always tried.
+    prefilter: Option<Prefilter>,
+    /// Rules with no usable literal: always tried (in rule order).
     always: Vec<usize>,
+    /// Per rule, its named groups as (name, group index), for the data fields.
+    groups: Vec<Vec<(String, usize)>>,
+    /// Tells one `RuleSet` from another, so a [`Scratch`] never reuses capture
+    /// slots made for another set's regexes.
+    id: u64,
     files: Vec<String>,
 }
+
+/// The two-step literal prefilter over the literals of every prefiltered rule.
+struct Prefilter {
+    /// Leftmost-first over the distinct literals: does any occur, and where first?
+    /// (Leftmost-first lets Aho-Corasick use its SIMD Teddy searcher.)
+    any: AhoCorasick,
+    /// The same literals, overlapping: which of them occur (run only after a hit).
+    all: AhoCorasick,
+    /// For each distinct literal, the rules it stands for.
+    literal_rules: Vec<Vec<usize>>,
+}
+
+static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One rule matched one record: the rule's index and its data fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +96,9 @@ pub struct Hit {
 pub struct Scratch {
     seen: Vec<bool>,
     candidates: Vec<usize>,
+    /// Capture slots per rule, made on first use, for the set `locs_for`.
+    locs: Vec<Option<CaptureLocations>>,
+    locs_for: u64,
 }
 
 impl RuleSet {
@@ -115,14 +149,20 @@ impl RuleSet {
 
     fn build(rules: Vec<Rule>, assemble: AssembleConfig, files: Vec<String>) -> RuleSet {
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut literal_rule = Vec::new();
+        let mut literal_rules: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             match required_literals(r.regex.as_str()) {
-                Some(lits) => {
+                Some(mut lits) => {
+                    trim_lead(&mut lits);
                     for l in lits {
-                        literals.push(l);
-                        literal_rule.push(i);
+                        match literals.iter().position(|x| *x == l) {
+                            Some(j) => literal_rules[j].push(i),
+                            None => {
+                                literals.push(l);
+                                literal_rules.push(vec![i]);
+                            }
+                        }
                     }
                 }
                 None => always.push(i),
@@ -131,21 +171,41 @@ impl RuleSet {
         let prefilter = if literals.is_empty() {
             None
         } else {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&literals)
-                .ok()
+            let build = |kind| {
+                AhoCorasick::builder()
+                    .match_kind(kind)
+                    .build(&literals)
+                    .ok()
+            };
+            match (build(MatchKind::LeftmostFirst), build(MatchKind::Standard)) {
+                (Some(any), Some(all)) => Some(Prefilter {
+                    any,
+                    all,
+                    literal_rules,
+                }),
+                _ => None,
+            }
         };
         if prefilter.is_none() {
             always = (0..rules.len()).collect();
-            literal_rule.clear();
         }
+        let groups = rules
+            .iter()
+            .map(|r| {
+                r.regex
+                    .capture_names()
+                    .enumerate()
+                    .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
+                    .collect()
+            })
+            .collect();
         RuleSet {
             rules,
             assemble,
             prefilter,
-            literal_rule,
             always,
+            groups,
+            id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed),
             files,
         }
     }
@@ -168,59 +228,77 @@ impl RuleSet {
     pub fn matches(&self, rec: &Record, scratch: &mut Scratch, out: &mut Vec<Hit>) {
         let text = rec.text.as_str();
         scratch.candidates.clear();
-        if let Some(ac) = &self.prefilter {
-            if scratch.seen.len() != self.rules.len() {
-                scratch.seen = vec![false; self.rules.len()];
-            }
-            for m in ac.find_overlapping_iter(text) {
-                let r = self.literal_rule[m.pattern().as_usize()];
-                if !scratch.seen[r] {
-                    scratch.seen[r] = true;
-                    scratch.candidates.push(r);
+        if let Some(pf) = &self.prefilter {
+            // Step 1, for every record: does any literal occur at all?
+            if let Some(first) = pf.any.find(text) {
+                // Step 2, rarely: every literal occurrence, from the leftmost one on.
+                if scratch.seen.len() != self.rules.len() {
+                    scratch.seen = vec![false; self.rules.len()];
+                }
+                let input = Input::new(text).span(first.start()..text.len());
+                for m in pf.all.find_overlapping_iter(input) {
+                    for &r in &pf.literal_rules[m.pattern().as_usize()] {
+                        if !scratch.seen[r] {
+                            scratch.seen[r] = true;
+                            scratch.candidates.push(r);
+                        }
+                    }
+                }
+                for &r in &scratch.candidates {
+                    scratch.seen[r] = false;
                 }
             }
-            for &r in &scratch.candidates {
-                scratch.seen[r] = false;
-            }
         }
-        scratch.candidates.extend_from_slice(&self.always);
-        if scratch.candidates.is_empty() {
+        if scratch.candidates.is_empty() && self.always.is_empty() {
             return;
         }
+        scratch.candidates.extend_from_slice(&self.always);
         scratch.candidates.sort_unstable();
+        if scratch.locs_for != self.id || scratch.locs.len() != self.rules.len() {
+            scratch.locs.clear();
+            scratch.locs.resize_with(self.rules.len(), || None);
+            scratch.locs_for = self.id;
+        }
         for &i in &scratch.candidates {
             let rule = &self.rules[i];
             if !rule.stream.accepts(rec.stream) {
                 continue;
             }
-            let Some(caps) = rule.regex.captures(text) else {
+            let locs = scratch.locs[i].get_or_insert_with(|| rule.regex.capture_locations());
+            if rule.regex.captures_read(locs, text).is_none() {
                 continue;
-            };
+            }
             if rule.ignore.as_ref().is_some_and(|ig| ig.is_match(text)) {
                 continue;
             }
             out.push(Hit {
                 rule: i,
-                data: extract_data(rule, &caps),
+                data: extract_data(rule, &self.groups[i], locs, text),
             });
         }
     }
 }
 
-fn extract_data(rule: &Rule, caps: &regex::Captures) -> Vec<(String, String)> {
+fn extract_data(
+    rule: &Rule,
+    groups: &[(String, usize)],
+    locs: &CaptureLocations,
+    text: &str,
+) -> Vec<(String, String)> {
+    let group = |name: &str| -> Option<&str> {
+        let &(_, i) = groups.iter().find(|(n, _)| n == name)?;
+        locs.get(i).map(|(s, e)| &text[s..e])
+    };
     let mut data: Vec<(String, String)> = rule
         .captures
         .iter()
-        .filter_map(|name| {
-            caps.name(name)
-                .map(|m| (name.clone(), m.as_str().to_string()))
-        })
+        .filter_map(|name| group(name).map(|v| (name.clone(), v.to_string())))
         .collect();
     for (key, tpl) in &rule.data {
         let value = tpl.render(|k| match k {
             "rule" => Some(rule.id.as_str()),
             "event" => Some(rule.event.as_str()),
-            _ => caps.name(k).map(|m| m.as_str()),
+            _ => group(k),
         });
         data.retain(|(k, _)| k != key);
         data.push((key.clone(), value));
@@ -228,28 +306,173 @@ fn extract_data(rule: &Rule, caps: &regex::Captures) -> Vec<(String, String)> {
     data
 }
 
-/// Literals of which at least one must occur in any match, or `None` when the
-/// pattern has no selective ones (then the rule is tried on every record).
+/// Shortest literal worth a prefilter entry: shorter ones occur everywhere.
+const MIN_LITERAL: usize = 3;
+/// Most literals one rule may add to the prefilter.
+const MAX_LITERALS: usize = 64;
+/// How deep [`best_literals`] descends into groups and alternations.
+const MAX_DEPTH: usize = 8;
+
+/// Literals of which at least one occurs in every match of `pattern`, or `None`
+/// when the pattern has no selective ones (then the rule is tried on every record).
+///
+/// Not only the prefix and suffix sets of the whole pattern are candidates: any
+/// match of a concatenation `a b c` contains a match of each tail (`b c`, `c`)
+/// and of each head (`a b`), so the prefix set of every tail and the suffix set
+/// of every head are required literals too; so are those of a group repeated at
+/// least once, and the union of the alternatives' sets for an alternation. The
+/// set whose shortest literal is the longest wins (at least [`MIN_LITERAL`]
+/// bytes, at most [`MAX_LITERALS`] literals).
 fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    // The same syntax defaults as `regex::Regex::new`, which compiled the rule.
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
         .ok()?;
-    let usable = |seq: Seq| -> Option<Vec<Vec<u8>>> {
-        let lits = seq.literals()?;
-        if lits.is_empty() || lits.len() > 64 || lits.iter().any(|l| l.as_bytes().len() < 3) {
-            return None;
-        }
-        Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
-    };
-    let mut prefix = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    prefix.optimize_for_prefix_by_preference();
-    if let Some(l) = usable(prefix) {
-        return Some(l);
+    best_literals(&hir, 0)
+}
+
+/// Drops the leading spaces and punctuation of each literal (keeping at least
+/// [`MIN_LITERAL`] + 1 bytes): a piece of a required literal is required too, and
+/// the SIMD searcher keys on a literal's first bytes, which are then rarer in
+/// log text than `" - "` or `" | "`.
+fn trim_lead(lits: &mut Vec<Vec<u8>>) {
+    // Piece-wise trimming keeps the set required; `minimize` then drops repeats.
+    for l in lits.iter_mut() {
+        let lead = l
+            .iter()
+            .take_while(|b| b.is_ascii_punctuation() || b.is_ascii_whitespace())
+            .count()
+            .min(l.len().saturating_sub(MIN_LITERAL + 1));
+        l.drain(..lead);
     }
-    let mut suffix = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
-    suffix.optimize_for_suffix_by_preference();
-    usable(suffix)
+    minimize(lits);
+}
+
+/// The best required-literal set of `hir` (see [`required_literals`]).
+fn best_literals(hir: &Hir, depth: usize) -> Option<Vec<Vec<u8>>> {
+    let mut best: Option<Vec<Vec<u8>>> = None;
+    let mut consider = |cand: Option<Vec<Vec<u8>>>| {
+        if let Some(c) = cand {
+            if best.as_ref().map_or(true, |b| score(&c) > score(b)) {
+                best = Some(c);
+            }
+        }
+    };
+    consider(extract(hir, true));
+    consider(extract(hir, false));
+    if depth >= MAX_DEPTH {
+        return best;
+    }
+    match hir.kind() {
+        HirKind::Capture(c) => consider(best_literals(&c.sub, depth + 1)),
+        HirKind::Repetition(r) if r.min >= 1 => consider(best_literals(&r.sub, depth + 1)),
+        HirKind::Alternation(alts) => {
+            // A match is a match of one alternative, so it holds one of that one's literals.
+            let mut union = Vec::new();
+            for a in alts {
+                union.extend(best_literals(a, depth + 1)?);
+            }
+            consider(usable(union, None));
+        }
+        HirKind::Concat(_) => {
+            let mut items = Vec::new();
+            flatten(hir, &mut items);
+            for i in 0..items.len() {
+                // Any match holds a match of the tail items[i..] and of the head items[..=i].
+                consider(extract(&Hir::concat(items[i..].to_vec()), true));
+                consider(extract(&Hir::concat(items[..=i].to_vec()), false));
+                if matches!(
+                    items[i].kind(),
+                    HirKind::Alternation(_) | HirKind::Repetition(_)
+                ) {
+                    consider(best_literals(&items[i], depth + 1));
+                }
+            }
+        }
+        _ => {}
+    }
+    best
+}
+
+/// The items of a concatenation, with nested concatenations and capture groups
+/// dissolved (a group matches what its contents match, so the language is the same).
+fn flatten(hir: &Hir, out: &mut Vec<Hir>) {
+    match hir.kind() {
+        HirKind::Concat(subs) => subs.iter().for_each(|s| flatten(s, out)),
+        HirKind::Capture(c) => flatten(&c.sub, out),
+        _ => out.push(hir.clone()),
+    }
+}
+
+/// The prefix (or suffix) literal set of `hir`, made usable.
+fn extract(hir: &Hir, prefix: bool) -> Option<Vec<Vec<u8>>> {
+    let kind = if prefix {
+        ExtractKind::Prefix
+    } else {
+        ExtractKind::Suffix
+    };
+    let seq: Seq = Extractor::new().kind(kind).extract(hir);
+    let lits = seq.literals()?;
+    usable(
+        lits.iter().map(|l| l.as_bytes().to_vec()).collect(),
+        Some(prefix),
+    )
+}
+
+/// Turns a required set into a prefilter set: drops literals that contain another
+/// one (the shorter occurs whenever the longer does), then, while there are too
+/// many, cuts a prefix set's literals to their first bytes (a suffix set's to
+/// their last) — any piece of a required literal occurs wherever it does. `None`
+/// when a literal is shorter than [`MIN_LITERAL`] or the set stays too big.
+fn usable(mut lits: Vec<Vec<u8>>, prefix: Option<bool>) -> Option<Vec<Vec<u8>>> {
+    if lits.is_empty() || lits.iter().any(|l| l.len() < MIN_LITERAL) {
+        return None;
+    }
+    minimize(&mut lits);
+    if lits.len() > MAX_LITERALS {
+        let prefix = prefix?;
+        let longest = lits.iter().map(Vec::len).max().unwrap_or(0);
+        for keep in (MIN_LITERAL..longest).rev() {
+            for l in &mut lits {
+                if l.len() > keep {
+                    if prefix {
+                        l.truncate(keep);
+                    } else {
+                        l.drain(..l.len() - keep);
+                    }
+                }
+            }
+            minimize(&mut lits);
+            if lits.len() <= MAX_LITERALS {
+                break;
+            }
+        }
+    }
+    (lits.len() <= MAX_LITERALS).then_some(lits)
+}
+
+/// Sorts, dedups and drops every literal that contains another one.
+fn minimize(lits: &mut Vec<Vec<u8>>) {
+    lits.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    lits.dedup();
+    let mut kept: Vec<Vec<u8>> = Vec::with_capacity(lits.len());
+    for l in lits.drain(..) {
+        if !kept.iter().any(|k| contains(&l, k)) {
+            kept.push(l);
+        }
+    }
+    *lits = kept;
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+}
+
+/// Higher is better: the longest shortest literal, then the fewest literals.
+fn score(lits: &[Vec<u8>]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
+    (shortest, std::cmp::Reverse(lits.len()))
 }
 
 /// A rule path: a file, or a folder whose `*.toml` files load in name order.
@@ -470,5 +693,38 @@ stream = "stdout"
             Some(vec![b" | ERROR".to_vec()])
         );
         assert!(required_literals(r".*").is_none());
+    }
+}
+#[cfg(test)]
+mod tmp_dump {
+    #[test]
+    fn dump() {
+        let rs = super::RuleSet::load(true, &[]).unwrap();
+        for r in rs.rules() {
+            let l = super::required_literals(r.regex.as_str());
+            println!(
+                "{}: {:?}",
+                r.id,
+                l.map(|v| v
+                    .iter()
+                    .map(|x| String::from_utf8_lossy(x).into_owned())
+                    .collect::<Vec<_>>())
+            );
+        }
+        for p in [
+            r"(?i)error occurred",
+            r"(?i)critical",
+            r"foo|bar\d+baz",
+            r"(\w+) failed (login|auth)",
+            r"^\d{4}-\d{2} \| ERROR",
+        ] {
+            println!(
+                "{p}: {:?}",
+                super::required_literals(p).map(|v| v
+                    .iter()
+                    .map(|x| String::from_utf8_lossy(x).into_owned())
+                    .collect::<Vec<_>>())
+            );
+        }
     }
 }

@@ -6,7 +6,11 @@
 //! turns permanent failures into dead letters. It logs once per change of
 //! state (failing / delivering again), never once per retry.
 
+pub mod chat;
+pub mod discord;
 pub mod retry;
+pub mod slack;
+pub mod telegram;
 pub mod webhook;
 
 use std::time::Duration;
@@ -23,26 +27,68 @@ pub use webhook::Webhook;
 /// Every kind of sink; a closed set, so an enum rather than trait objects.
 pub enum Sink {
     Webhook(Webhook),
+    Discord(discord::Discord),
+    Slack(slack::Slack),
+    Telegram(telegram::Telegram),
 }
 
 impl Sink {
     pub fn name(&self) -> &str {
         match self {
             Sink::Webhook(w) => &w.name,
+            Sink::Discord(d) => &d.name,
+            Sink::Slack(s) => &s.name,
+            Sink::Telegram(t) => &t.name,
         }
     }
 
+    /// Where it delivers, safe to print (tokens masked).
     pub fn describe(&self) -> String {
         match self {
             Sink::Webhook(w) => w.describe(),
+            Sink::Discord(d) => d.describe(),
+            Sink::Slack(s) => s.describe(),
+            Sink::Telegram(t) => t.describe(),
         }
     }
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
         match self {
             Sink::Webhook(w) => w.deliver(ev).await,
+            Sink::Discord(d) => d.deliver(ev).await,
+            Sink::Slack(s) => s.deliver(ev).await,
+            Sink::Telegram(t) => t.deliver(ev).await,
         }
     }
+}
+
+/// Every configured sink with the events it wants.
+pub fn build(cfg: &crate::config::Config) -> Vec<(Sink, EventFilter)> {
+    use crate::config::ChatKind;
+    let client = webhook::http_client(cfg.webhook_timeout);
+    let mut out: Vec<(Sink, EventFilter)> = cfg
+        .webhooks
+        .iter()
+        .map(|w| {
+            (
+                Sink::Webhook(Webhook::new(w, client.clone())),
+                w.events.clone(),
+            )
+        })
+        .collect();
+    for c in &cfg.chats {
+        let sink = match &c.kind {
+            ChatKind::Discord(url) => {
+                Sink::Discord(discord::Discord::new(url.clone(), client.clone()))
+            }
+            ChatKind::Slack(url) => Sink::Slack(slack::Slack::new(url.clone(), client.clone())),
+            ChatKind::Telegram(t) => {
+                Sink::Telegram(telegram::Telegram::new(t.clone(), client.clone()))
+            }
+        };
+        out.push((sink, c.events.clone()));
+    }
+    out
 }
 
 /// A sink's name and the events it wants, as the pipeline routes them.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::lines::LineSplitter;
-use super::{Batch, SourceError};
+use super::{Input, SourceError};
 use crate::record::{Cursor, Stream};
 
 /// Where to begin reading.
@@ -53,7 +53,7 @@ async fn open_at(path: &Path, start: StartAt) -> Result<Opened, std::io::Error> 
 pub async fn follow(
     path: PathBuf,
     start: StartAt,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SourceError> {
     let shown = path.display().to_string();
@@ -97,7 +97,7 @@ pub async fn follow(
             let mut batch = Vec::new();
             splitter.push(&buf[..n], &mut batch);
             cur.offset += n as u64;
-            if !batch.is_empty() && tx.send(batch).await.is_err() {
+            if !batch.is_empty() && tx.send(Input::Lines(batch)).await.is_err() {
                 return Ok(());
             }
             continue;
@@ -107,7 +107,7 @@ pub async fn follow(
             Ok(meta) if meta.ino() != cur.ino => {
                 let mut batch = Vec::new();
                 splitter.finish(&mut batch);
-                if !batch.is_empty() && tx.send(batch).await.is_err() {
+                if !batch.is_empty() && tx.send(Input::Lines(batch)).await.is_err() {
                     return Ok(());
                 }
                 // When the new file is not readable yet, try again after the pause.

@@ -3,8 +3,10 @@
 //! slows the reader instead of filling memory.
 //!
 //! `--source file:PATH` follows a file like `tail -F`; `--source stdin` reads
-//! standard input to its end. The Docker source plugs into the same channel.
+//! standard input to its end; `--source docker` follows the Open WebUI
+//! container through the Docker Engine API.
 
+pub mod docker;
 pub mod file;
 pub mod lines;
 pub mod stdin;
@@ -16,6 +18,16 @@ use crate::record::Line;
 
 /// A batch of consecutive lines from one source.
 pub type Batch = Vec<Line>;
+
+/// What a source hands the pipeline.
+#[derive(Debug)]
+pub enum Input {
+    Lines(Batch),
+    /// A record that needs no assembly (a container lifecycle event).
+    Record(crate::record::Record),
+    /// The source (re)attached: where the next lines come from (a new container id).
+    Attach(crate::event::Origin),
+}
 
 /// What `--source` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::lines::LineSplitter;
-use super::{Batch, SourceError};
+use super::{Input, SourceError};
 use crate::record::Stream;
 
-pub async fn read_to_end(tx: mpsc::Sender<Batch>) -> Result<(), SourceError> {
+pub async fn read_to_end(tx: mpsc::Sender<Input>) -> Result<(), SourceError> {
     let mut input = tokio::io::stdin();
     let mut splitter = LineSplitter::new(Stream::Stdin, 0, None);
     let mut buf = vec![0u8; 64 * 1024];
@@ -20,12 +20,12 @@ pub async fn read_to_end(tx: mpsc::Sender<Batch>) -> Result<(), SourceError> {
         if n == 0 {
             splitter.finish(&mut batch);
             if !batch.is_empty() {
-                let _ = tx.send(batch).await;
+                let _ = tx.send(Input::Lines(batch)).await;
             }
             return Ok(());
         }
         splitter.push(&buf[..n], &mut batch);
-        if !batch.is_empty() && tx.send(batch).await.is_err() {
+        if !batch.is_empty() && tx.send(Input::Lines(batch)).await.is_err() {
             return Ok(());
         }
     }
