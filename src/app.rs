@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command, RunArgs, TestRulesArgs};
+use crate::cli::{Cli, Command, ListenArgs, RunArgs, TestRulesArgs};
 use crate::config::EventFilter;
 use crate::config::{Config, ConfigError, Env, Since};
 use crate::event::{hostname, record_time, Event, Origin};
@@ -56,6 +56,9 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(Command::Check) => check(),
         Some(Command::TestRules(args)) => test_rules(args),
         Some(Command::SendTest) => send_test(),
+        Some(Command::Listen(args)) => listen(args),
+        Some(Command::Events) => events(),
+        Some(Command::Healthcheck) => healthcheck(),
     };
     match result {
         Ok(code) => code,
@@ -128,23 +131,47 @@ async fn run_async(
 ) -> Result<ExitCode, Fail> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     info!(rules = rules.rules().len(), files = %rules.files().join(", "), "rules loaded");
+    crate::server::set_rules_loaded(rules.rules().len());
     let (output, sink_tasks) = start_sinks(&cfg, sinks, outbox.as_ref(), &shutdown_rx);
+    let (rules_tx, rules_rx) = watch::channel(rules.clone());
+    tokio::spawn(crate::rules::reload::watch_rules(
+        cfg.default_rules,
+        cfg.rules.clone(),
+        rules_tx,
+        shutdown_rx.clone(),
+    ));
+    if let Some(addr) = cfg.listen {
+        let routes = match &output {
+            Output::Outbox { routes, .. } => routes.clone(),
+            Output::DryRun => Vec::new(),
+        };
+        let state = crate::server::ServerState {
+            outbox: outbox.clone(),
+            routes,
+            secret: cfg.inbound_secret.clone().map(|(t, k)| (t.0, k)),
+            state_dir: cfg.state_dir.clone(),
+        };
+        let server_shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::server::serve(addr, state, server_shutdown).await {
+                error!(addr = %addr, error = %e, "cannot serve the HTTP endpoint (health, metrics, inbound webhook); set BRIDGE_LISTEN to a free address:port, or off");
+            }
+        });
+    }
 
     let signal = shutdown_signal();
     tokio::pin!(signal);
     if source == SourceSpec::Docker {
         let pipelines: Arc<std::sync::Mutex<Vec<PipelineTask>>> = Default::default();
         let start = {
-            let (rules, output, pipelines, shutdown) = (
-                rules.clone(),
-                output.clone(),
-                pipelines.clone(),
-                shutdown_rx.clone(),
-            );
+            let (output, pipelines, shutdown) =
+                (output.clone(), pipelines.clone(), shutdown_rx.clone());
+            let rules_rx = rules_rx.clone();
             Arc::new(
                 move |key: String, origin: Origin, rx: mpsc::Receiver<Input>| {
-                    let p = Pipeline::new(rules.clone(), key, origin, output.clone());
-                    let task = tokio::spawn(p.run(rx, shutdown.clone()));
+                    let current = rules_rx.borrow().clone();
+                    let p = Pipeline::new(current, key, origin, output.clone());
+                    let task = tokio::spawn(p.run(rx, shutdown.clone(), Some(rules_rx.clone())));
                     pipelines
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -226,7 +253,8 @@ async fn run_async(
         }
     };
     let pipeline = Pipeline::new(rules, source_key, origin, output);
-    let mut pipeline_task = tokio::spawn(pipeline.run(rx, shutdown_rx.clone()));
+    let mut pipeline_task =
+        tokio::spawn(pipeline.run(rx, shutdown_rx.clone(), Some(rules_rx.clone())));
     let mut interrupted = false;
     let stats = tokio::select! {
         r = &mut pipeline_task => r,
@@ -647,5 +675,127 @@ fn send_test() -> Result<ExitCode, Fail> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+// ---- events ------------------------------------------------------------------
+
+fn events() -> Result<ExitCode, Fail> {
+    let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
+    let builtin = env
+        .bool("BRIDGE_DEFAULT_RULES")
+        .map_err(|e| Fail::usage(e.to_string()))?
+        .unwrap_or(true);
+    let extra: Vec<_> = env
+        .get("BRIDGE_RULES")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Into::into)
+                .collect()
+        })
+        .unwrap_or_default();
+    let rules = RuleSet::load(builtin, &extra).map_err(|e| Fail::usage(e.to_string()))?;
+    let mut by_event: BTreeMap<&str, Vec<&crate::rules::Rule>> = BTreeMap::new();
+    for r in rules.rules() {
+        by_event.entry(r.event.as_str()).or_default().push(r);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} events from {} rules ({})\n",
+        by_event.len(),
+        rules.rules().len(),
+        rules.files().join(", ")
+    );
+    for (event, rs) in by_event {
+        let mut levels: Vec<&str> = rs.iter().map(|r| r.level.as_str()).collect();
+        levels.sort();
+        levels.dedup();
+        let _ = writeln!(out, "{event}  [log level: {}]", levels.join(", "));
+        for r in rs {
+            let desc = if r.description.is_empty() {
+                "(no description)"
+            } else {
+                r.description.as_str()
+            };
+            let _ = writeln!(out, "    {:<28} {desc}", r.id);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nAlso: bridge.test (send-test) and whatever arrives on POST /api/v1/webhook."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- healthcheck ---------------------------------------------------------------
+
+fn healthcheck() -> Result<ExitCode, Fail> {
+    let (_env, cfg) = load_config()?;
+    let Some(addr) = cfg.listen else {
+        println!(
+            "BRIDGE_LISTEN is off, so there is no endpoint to ask; treating the bridge as healthy"
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    match runtime()?.block_on(crate::server::probe(addr)) {
+        Ok(()) => {
+            println!("ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Fail::runtime(format!("not healthy: {e}"))),
+    }
+}
+
+// ---- listen --------------------------------------------------------------------
+
+fn listen(args: ListenArgs) -> Result<ExitCode, Fail> {
+    let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
+    let secret = env
+        .secret("WEBHOOK_SECRET")
+        .map_err(|e| Fail::usage(e.to_string()))?;
+    let key = match &secret {
+        Some(s) => Some(
+            crate::config::SecretKey::from_secret(s)
+                .map_err(|r| Fail::usage(format!("invalid value for WEBHOOK_SECRET: {r}")))?,
+        ),
+        None => None,
+    };
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| {
+                Fail::usage(format!(
+                    "cannot listen on {}: {e}; choose another --addr",
+                    args.addr
+                ))
+            })?;
+        println!(
+            "listening on http://{}/ — set WEBHOOK_URL=http://{}/ and run 'owui-bridge send-test'",
+            args.addr, args.addr
+        );
+        if key.is_none() {
+            println!("WEBHOOK_SECRET is not set here, so signatures cannot be checked");
+        }
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let key = key.clone();
+                async move {
+                    println!(
+                        "{}",
+                        crate::sink::verify::describe_delivery(&headers, &body, key.as_ref())
+                    );
+                    axum::http::StatusCode::OK
+                }
+            },
+        );
+        let signal = shutdown_signal();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+            .map_err(|e| Fail::runtime(e.to_string()))?;
+        Ok(ExitCode::SUCCESS)
     })
 }

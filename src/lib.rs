@@ -12,16 +12,20 @@
 //! ```
 //!
 //! `pipeline` connects source → outbox; `config` owns the environment; `cli`
-//! the command line; `app` builds the stages and runs the commands.
+//! the command line; `server` the HTTP endpoint; `metrics` and `health` what
+//! it reports; `app` builds the stages and runs the commands.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod health;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod record;
 pub mod rules;
+pub mod server;
 pub mod sink;
 pub mod source;
 pub mod telemetry;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::error;
 
 use crate::event::{record_time, Event, Origin};
+use crate::metrics::{Metrics, METRICS};
 use crate::outbox::{Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Record};
 use crate::rules::{Hit, Limiter, RuleSet, Scratch};
@@ -95,6 +96,7 @@ impl Pipeline {
         mut self,
         mut rx: mpsc::Receiver<Input>,
         mut shutdown: watch::Receiver<bool>,
+        mut rule_updates: Option<watch::Receiver<Arc<RuleSet>>>,
     ) -> Result<Stats, OutboxError> {
         // Stores a checkpoint that moved while the input went quiet.
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -119,6 +121,7 @@ impl Pipeline {
                 },
                 _ = flush_timer => self.flush_due(Instant::now()),
                 _ = tick.tick() => {}
+                Some(new) = next_rules(&mut rule_updates) => self.swap_rules(new),
                 _ = shutdown.changed() => {
                     self.finish(Ending::Shutdown)?;
                     return Ok(self.stats);
@@ -128,6 +131,16 @@ impl Pipeline {
         }
     }
 
+    /// New rules: records under way finish with the rules they started with.
+    fn swap_rules(&mut self, new: Arc<RuleSet>) {
+        let mut records = std::mem::take(&mut self.records);
+        self.assembler.flush_all(&mut |r| records.push(r));
+        self.process(&mut records);
+        self.records = records;
+        self.assembler = Assembler::new(new.assemble_config().clone());
+        self.rules = new;
+    }
+
     pub fn feed(&mut self, lines: &[Line], now: Instant) {
         let mut records = std::mem::take(&mut self.records);
         for line in lines {
@@ -135,6 +148,7 @@ impl Pipeline {
             self.read_to = Some(line.end);
         }
         self.stats.lines += lines.len() as u64;
+        Metrics::add(&METRICS.lines, lines.len() as u64);
         self.dirty |= !lines.is_empty();
         self.process(&mut records);
         self.records = records;
@@ -151,6 +165,7 @@ impl Pipeline {
     fn process(&mut self, records: &mut Vec<Record>) {
         for rec in records.drain(..) {
             self.stats.records += 1;
+            Metrics::add(&METRICS.records, 1);
             self.hits.clear();
             self.rules.matches(&rec, &mut self.scratch, &mut self.hits);
             for hit in &mut self.hits {
@@ -160,6 +175,7 @@ impl Pipeline {
                 }
                 let ev = Event::new(rule, hit, &rec, &self.source_key, &self.origin);
                 self.stats.events += 1;
+                METRICS.event(&ev.event);
                 match &self.output {
                     Output::DryRun => {
                         let mut out = std::io::stdout().lock();
@@ -220,5 +236,16 @@ impl Pipeline {
             self.process(&mut records);
         }
         self.commit()
+    }
+}
+
+/// The next rule set, when rules are being watched; never resolves otherwise.
+async fn next_rules(updates: &mut Option<watch::Receiver<Arc<RuleSet>>>) -> Option<Arc<RuleSet>> {
+    match updates {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }

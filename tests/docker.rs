@@ -300,7 +300,7 @@ async fn container_removed_and_recreated_with_the_same_name() {
     );
     // As compose does: stop (here: kill), remove, create anew under the same name.
     first.cmd("kill");
-    let mut all = printed(&first.logs());
+    let all = printed(&first.logs());
     first.remove();
     drop(first);
     let second = numbered(&s.path(""), &name, 80, "0.03");

@@ -10,4 +10,5 @@ mod support {
 mod cli;
 mod delivery;
 mod docker;
+mod service;
 mod sinks;

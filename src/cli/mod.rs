@@ -36,6 +36,19 @@ pub enum Command {
     /// Send one 'bridge.test' event to every configured receiver now and say, per receiver, whether it arrived.
     #[command(name = "send-test")]
     SendTest,
+    /// A local receiver for trying things out: point WEBHOOK_URL at it, run 'owui-bridge send-test', and see each event with its signatures checked.
+    Listen(ListenArgs),
+    /// List the events the rules can produce: name, description, which rules produce it, and at which Open WebUI log level it shows.
+    Events,
+    /// Ask the running bridge whether it is alive (for Docker's HEALTHCHECK); exit 0 when it is.
+    Healthcheck,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args, Default)]

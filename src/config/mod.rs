@@ -57,6 +57,16 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// A secret's text (the inbound webhook compares it). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(****)")
+    }
+}
+
 /// Where to start reading when there is no checkpoint yet (`BRIDGE_SINCE`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Since {
@@ -101,6 +111,8 @@ pub struct ChatConfig {
 pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     pub chats: Vec<ChatConfig>,
+    /// `WEBHOOK_SECRET` as text and key, for the inbound webhook.
+    pub inbound_secret: Option<(SecretText, SecretKey)>,
     pub webhook_timeout: Duration,
     pub webhook_max_age: Duration,
     pub container: String,
@@ -143,6 +155,7 @@ impl Config {
         let webhook_urls = c.take(url_list(env, "WEBHOOK_URL")).unwrap_or_default();
         let enable_webhooks = c.take(env.bool("ENABLE_WEBHOOKS")).flatten();
         let secret = c.take(env.secret("WEBHOOK_SECRET")).flatten();
+        let secret_text = secret.clone();
         let key = secret.and_then(|s| {
             c.take(
                 SecretKey::from_secret(&s).map_err(|reason| ConfigError::Invalid {
@@ -318,9 +331,13 @@ impl Config {
         if !c.0.is_empty() {
             return Err(c.0);
         }
+        let inbound_secret = secret_text
+            .zip(key.clone())
+            .map(|(t, k)| (SecretText(t), k));
         Ok(Config {
             webhooks,
             chats,
+            inbound_secret,
             webhook_timeout,
             webhook_max_age,
             container: env

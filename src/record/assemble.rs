@@ -527,31 +527,173 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].text, "  File \"x\"\nValueError");
     }
-}
-#[cfg(test)]
-mod tmp_dump {
+
     #[test]
-    fn dump() {
-        let rs = crate::rules::RuleSet::load(true, &[]).unwrap();
-        let re = rs.assemble_config().start.as_ref().unwrap();
-        let sh = super::StartShapes::of(re.as_str());
-        for s in &sh.shapes {
-            let d: String = s
-                .sets
-                .iter()
-                .map(|set| {
-                    let n: u32 = set.iter().map(|w| w.count_ones()).sum();
-                    if n == 1 {
-                        let b = (0..=255u8)
-                            .find(|&b| set[usize::from(b >> 6)] >> (b & 63) & 1 != 0)
-                            .unwrap();
-                        (b as char).to_string()
-                    } else {
-                        format!("[{n}]")
-                    }
-                })
-                .collect();
-            println!("{} {d}", s.anchored);
+    fn invalid_utf8_is_replaced_and_cr_stripped() {
+        let mut l = lines("x", Stream::File).remove(0);
+        l.text = Bytes::from_static(b"caf\xe9 au lait\r");
+        let recs = assemble(AssembleConfig::default(), &[l]);
+        assert_eq!(recs[0].text, "caf\u{fffd} au lait");
+    }
+
+    /// Shapes claim only what the regex agrees with, on many patterns and lines.
+    #[test]
+    fn start_shapes_never_claim_what_the_regex_denies() {
+        let builtin = crate::rules::RuleSet::load(true, &[]).unwrap();
+        let builtin = builtin.assemble_config().start.clone().unwrap();
+        let patterns = [
+            builtin.as_str(),
+            START,
+            r"^(?m)^\d+ ",
+            r"\d{2}:\d{2}",
+            r"(?:^|x)ab",
+            r"a^b",
+            r"^\bWORD\b",
+            r"^(?i)error|^(?i:warn)[a-z]?:",
+            r"^[^\s]+ \| \w{2,3}é",
+            r"^\p{Lu}{2} ",
+            r"^(?:ab)*c{0,2}d+$",
+            r"^(?:(?:\d|x){3}|(?:y|z){2}) - ",
+        ];
+        let frags = [
+            "2026-11-27 08:01:50.446 | ",
+            "{\"ts\": ",
+            "INFO  [",
+            "INFO: ",
+            "WARNING:  ",
+            "/a/b.py:12: Warn: ",
+            "v0.6.5 - ",
+            "Exception in ASGI application",
+            "0",
+            "12",
+            ":",
+            "-",
+            " ",
+            "|",
+            "x",
+            "y",
+            "z",
+            "ab",
+            "c",
+            "d",
+            "é",
+            "É",
+            "ÉÉ ",
+            "ERROR",
+            "error",
+            "warn:",
+            "WORD",
+            "WORDS",
+            "١٢",
+            "\t",
+            "\u{2003}",
+            "TRACEBACK",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let texts: Vec<String> = (0..20_000)
+            .map(|_| (0..next(5)).map(|_| frags[next(frags.len())]).collect())
+            .collect();
+        for p in patterns {
+            let re = Regex::new(p).unwrap();
+            let shapes = StartShapes::of(p);
+            let mut sure = 0;
+            for t in texts.iter().map(String::as_str).chain(frags) {
+                if shapes.sure_match(t.as_bytes()) {
+                    assert!(re.is_match(t), "{p:?} on {t:?}");
+                    sure += 1;
+                }
+            }
+            if p == builtin.as_str() || p == START {
+                assert!(sure > 100, "{p:?}: the fast path is taken ({sure})");
+            }
         }
+        // What the fast path covers of the built-in start pattern.
+        let b = StartShapes::of(builtin.as_str());
+        for yes in [
+            "2026-11-27 08:01:50.446 | INFO     | x",
+            "{\"ts\": 1}",
+            "Exception in ASGI application",
+        ] {
+            assert!(b.sure_match(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "  File \"x\"",
+            "2026-11-27 08:01:50 | x",
+            "٢026-11-27 08:01:50.446 | ",
+        ] {
+            assert!(!b.sure_match(no.as_bytes()), "{no}");
+        }
+        assert!(StartShapes::of(r"x*").shapes.is_empty());
+        assert!(StartShapes::of(r"a^b").shapes.is_empty());
+    }
+
+    /// With and without the fast path, the same records from the real logs.
+    #[test]
+    fn fast_path_assembles_the_same_records() {
+        let rs = crate::rules::RuleSet::load(true, &[]).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for log in [
+            "tests/fixtures/logs/openwebui-0.12.4-info.log",
+            "benches/data/openwebui-debug.log",
+        ] {
+            let Ok(text) = std::fs::read_to_string(dir.join(log)) else {
+                continue;
+            };
+            let input = lines(&text, Stream::Stdout);
+            let run = |fast: bool| {
+                let mut a = Assembler::new(rs.assemble_config().clone());
+                assert!(!a.start_shapes.shapes.is_empty());
+                if !fast {
+                    a.start_shapes = StartShapes::default();
+                }
+                let mut out = Vec::new();
+                let now = Instant::now();
+                for (i, l) in input.iter().enumerate() {
+                    a.push(l, now, &mut |r| out.push(r));
+                    // Give buffers back now and then, as the pipeline does per batch.
+                    if i % 300 == 0 {
+                        for r in &out {
+                            a.recycle(r.text.clone());
+                        }
+                    }
+                }
+                a.flush_all(&mut |r| out.push(r));
+                out.into_iter()
+                    .map(|r| (r.first_line, r.text, r.start, r.end))
+                    .collect::<Vec<_>>()
+            };
+            let fast = run(true);
+            assert!(fast.len() > 100);
+            assert_eq!(fast, run(false), "{log}");
+        }
+    }
+
+    #[test]
+    fn recycled_buffers_are_reused_within_bounds() {
+        let mut a = Assembler::new(AssembleConfig::default());
+        for _ in 0..POOL_BUFFERS + 10 {
+            a.recycle(String::with_capacity(300));
+        }
+        assert_eq!(a.pool.len(), POOL_BUFFERS.min(POOL_BYTES / 300));
+        assert!(a.pool_bytes <= POOL_BYTES);
+        a.recycle(String::with_capacity(POOL_BUFFER_MAX + 1));
+        assert!(a.pool.iter().all(|b| b.capacity() <= POOL_BUFFER_MAX));
+        let mut b = Assembler::new(AssembleConfig::default());
+        b.recycle(String::from("old text"));
+        let mut out = Vec::new();
+        for l in lines("one\ntwo", Stream::File) {
+            b.push(&l, Instant::now(), &mut |r| out.push(r));
+        }
+        assert_eq!(
+            out.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert!(b.pool.is_empty() && b.pool_bytes == 0);
     }
 }

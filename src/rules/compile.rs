@@ -63,6 +63,8 @@ pub struct Rule {
     pub ignore: Option<Regex>,
     pub stream: StreamFilter,
     pub severity: Severity,
+    /// Open WebUI log level that shows the records (`DEBUG`, `INFO`, …), or `docker`.
+    pub level: String,
     pub cooldown: Option<Duration>,
     pub threshold: Option<Threshold>,
     /// Named capture groups, in pattern order.
@@ -166,6 +168,21 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         Some(("critical", _)) => Severity::Critical,
         Some((other, span)) => return Err(src.error_at(span.start, format!("rule '{id}': severity '{other}' is not one of info, notice, warning, error, critical"), None)),
     };
+    let level = match raw.level.as_ref() {
+        None if event.get_ref().starts_with("container.") => "docker".to_string(),
+        None => "INFO".to_string(),
+        Some(l) => {
+            let v = l.get_ref().to_ascii_uppercase();
+            if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "DOCKER"].contains(&v.as_str()) {
+                return Err(src.error_at(l.span().start, format!("rule '{id}': level '{}' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL, docker", l.get_ref()), None));
+            }
+            if v == "DOCKER" {
+                "docker".into()
+            } else {
+                v
+            }
+        }
+    };
     let cooldown = raw
         .cooldown
         .as_ref()
@@ -219,6 +236,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         ignore,
         stream,
         severity,
+        level,
         cooldown,
         threshold,
         captures,

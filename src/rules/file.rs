@@ -36,6 +36,8 @@ pub struct RawRule {
     pub ignore: Option<Spanned<String>>,
     pub stream: Option<Spanned<String>>,
     pub severity: Option<Spanned<String>>,
+    /// The Open WebUI log level at which the matched records appear (for `events`).
+    pub level: Option<Spanned<String>>,
     pub cooldown: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
     pub enabled: Option<bool>,
@@ -132,7 +134,7 @@ impl Source<'_> {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let msg = e.message().trim().to_string();
             let fix = if msg.contains("unknown field") {
-                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, cooldown, threshold, enabled, [rule.data] and [rule.message]".to_string())
+                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, threshold, enabled, [rule.data] and [rule.message]".to_string())
             } else if msg.contains("missing field `id`") {
                 Some("give every [[rule]] a unique id, e.g. id = \"my.rule\"".to_string())
             } else {

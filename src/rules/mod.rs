@@ -14,6 +14,7 @@
 pub mod compile;
 pub mod file;
 pub mod limit;
+pub mod reload;
 pub mod template;
 
 use std::path::{Path, PathBuf};
@@ -694,37 +695,298 @@ stream = "stdout"
         );
         assert!(required_literals(r".*").is_none());
     }
-}
-#[cfg(test)]
-mod tmp_dump {
+
+    fn strs(lits: Option<Vec<Vec<u8>>>) -> Option<Vec<String>> {
+        lits.map(|v| {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        })
+    }
+
     #[test]
-    fn dump() {
-        let rs = super::RuleSet::load(true, &[]).unwrap();
+    fn inner_literal_extraction() {
+        // Inside a concatenation, past an unselective prefix, through capture groups.
+        assert_eq!(
+            strs(required_literals(
+                r#"(?P<client>[0-9A-Fa-f.:]+):\d+ - "DELETE /api/v1/files/(?P<id>[0-9a-f-]{36}) HTTP"#
+            )),
+            Some(vec![r#" - "DELETE /api/v1/files/"#.to_string()])
+        );
+        assert_eq!(
+            strs(required_literals(r"(\w+) failed (login|auth)")),
+            Some(vec![
+                " failed auth".to_string(),
+                " failed login".to_string()
+            ])
+        );
+        assert_eq!(
+            strs(required_literals(
+                r"^\d{4} \| (?P<level>ERROR|CRITICAL) +\| \w+"
+            )),
+            Some(vec![" | ERROR ".to_string(), " | CRITICAL ".to_string()])
+        );
+        // An alternation: one literal set per alternative.
+        assert_eq!(
+            strs(required_literals(r"\d+ (?:widgets|gadgets)|x\d+yzw")),
+            Some(vec!["yzw".into(), " gadgets".into(), " widgets".into()])
+        );
+        // Case-insensitive: few enough variants work, too many fall back.
+        assert_eq!(required_literals(r"(?i)\d+ oom").map(|v| v.len()), Some(8));
+        assert!(required_literals(r"(?i)\d+ out of memory").is_some_and(|v| v.len() <= 64));
+        assert!(required_literals(r"(?i)(?:ab|cd)").is_none());
+        // Nothing selective: always run.
+        assert!(required_literals(r"^\w+=\d+$").is_none());
+        assert!(required_literals(r"a|\d+").is_none());
+        assert!(required_literals(r"(?:abc)?\d+").is_none());
+        assert!(required_literals(r"(abc)*").is_none());
+    }
+
+    #[test]
+    fn builtin_rules_are_all_prefiltered() {
+        let rs = RuleSet::load(true, &[]).unwrap();
+        assert!(rs.rules().len() >= 10);
+        assert_eq!(rs.prefiltered(), rs.rules().len());
         for r in rs.rules() {
-            let l = super::required_literals(r.regex.as_str());
-            println!(
-                "{}: {:?}",
-                r.id,
-                l.map(|v| v
-                    .iter()
-                    .map(|x| String::from_utf8_lossy(x).into_owned())
-                    .collect::<Vec<_>>())
-            );
+            let lits = required_literals(r.regex.as_str()).unwrap();
+            assert!(lits.iter().all(|l| l.len() >= 6), "{}: {lits:?}", r.id);
         }
-        for p in [
-            r"(?i)error occurred",
-            r"(?i)critical",
-            r"foo|bar\d+baz",
-            r"(\w+) failed (login|auth)",
-            r"^\d{4}-\d{2} \| ERROR",
-        ] {
-            println!(
-                "{p}: {:?}",
-                super::required_literals(p).map(|v| v
-                    .iter()
-                    .map(|x| String::from_utf8_lossy(x).into_owned())
-                    .collect::<Vec<_>>())
+    }
+
+    /// The reference: every rule's regex on the record, in rule order.
+    fn naive(rs: &RuleSet, rec: &Record) -> Vec<Hit> {
+        let text = rec.text.as_str();
+        let mut out = Vec::new();
+        for (i, rule) in rs.rules().iter().enumerate() {
+            if !rule.stream.accepts(rec.stream) {
+                continue;
+            }
+            let Some(caps) = rule.regex.captures(text) else {
+                continue;
+            };
+            if rule.ignore.as_ref().is_some_and(|ig| ig.is_match(text)) {
+                continue;
+            }
+            let mut data: Vec<(String, String)> = rule
+                .captures
+                .iter()
+                .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_string())))
+                .collect();
+            for (key, tpl) in &rule.data {
+                let value = tpl.render(|k| match k {
+                    "rule" => Some(rule.id.as_str()),
+                    "event" => Some(rule.event.as_str()),
+                    _ => caps.name(k).map(|m| m.as_str()),
+                });
+                data.retain(|(k, _)| k != key);
+                data.push((key.clone(), value));
+            }
+            out.push(Hit { rule: i, data });
+        }
+        out
+    }
+
+    /// Asserts the prefiltered matcher finds exactly the reference's hits; returns how many.
+    fn same_as_naive(rs: &RuleSet, recs: &[Record]) -> usize {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        let mut n = 0;
+        for rec in recs {
+            out.clear();
+            rs.matches(rec, &mut scratch, &mut out);
+            assert_eq!(
+                out,
+                naive(rs, rec),
+                "record at line {}: {:?}",
+                rec.first_line,
+                rec.text
             );
+            n += out.len();
+        }
+        n
+    }
+
+    /// The records of a log, assembled as the pipeline does, on alternating streams.
+    fn records_of(rs: &RuleSet, log: &[u8]) -> Vec<Record> {
+        let mut asm = crate::record::Assembler::new(rs.assemble_config().clone());
+        let now = std::time::Instant::now();
+        let mut recs = Vec::new();
+        let mut off = 0u64;
+        for (i, l) in log.split(|&b| b == b'\n').enumerate() {
+            let line = crate::record::Line {
+                text: bytes::Bytes::copy_from_slice(l),
+                stream: [Stream::File, Stream::Stdout, Stream::Stderr][i % 3],
+                ts: None,
+                number: i as u64 + 1,
+                start: Cursor::Offset(off),
+                end: Cursor::Offset(off + l.len() as u64 + 1),
+            };
+            off += l.len() as u64 + 1;
+            asm.push(&line, now, &mut |r| recs.push(r));
+        }
+        asm.flush_all(&mut |r| recs.push(r));
+        recs
+    }
+
+    /// Tricky lines for the built-in rules: literals at the edges, several and
+    /// overlapping, a decoy before the real match, split across lines, non-ASCII.
+    const TRICKY: &[&str] = &[
+        r#"POST /api/v1/files/ HTTP/1.1" 200"#,
+        r#"1.2.3.4:5 - "POST /api/v1/files/ HTTP/1.1" 200"#,
+        r#"x - "POST /api/v1/files/ HTTP/1.1" 200 1.2.3.4:5 - "POST /api/v1/files/ HTTP/1.1" 201"#,
+        r#"::1:5 - "POST /api/v1/files/?x=1 HTTP/2" 204 and ::1:6 - "POST /api/v1/chats/new HTTP/1.1" 200"#,
+        r#"::1:5 - "POST /api/v1/files HTTP/1.1" 200"#,
+        r#"é:5 - "POST /api/v1/files/ HTTP/1.1" 200 ü - "DELETE /api/v1/users/"#,
+        r#"a:1 - "DELETE /api/v1/users/0a0b0c0d-0000-4000-8000-000000000000 HTTP/1.1" 200"#,
+        r#"a:1 - "DELETE /api/v1/chats/0a0b0c0d-0000-4000-8000-000000000000 HTTP/1.1" 200"#,
+        r#"a:1 - "POST /api/v1/models/model/update?id=gpt-x HTTP/1.1" 200"#,
+        r#"a:1 - "POST /api/chat/completions HTTP/1.1" 200"#,
+        "2026-11-27 08:01:50.446 | ERROR    | a.b:c:1 - boom | CRITICAL ",
+        "2026-11-27 08:01:50.446 | INFO     | a.b:c:1 - ERROR CRITICAL",
+        "2026-11-27 08:01:50.446 | CRITICAL | a.b:c:1 - x\nTraceback\n  ERROR",
+        "docker container.started name=owui id=abc image=ghcr.io/x",
+        "docker container.died name= id=abc image= exit_code=137",
+        " docker container.oom name=a id=b image=c",
+        "POST /api/v1/\nfiles/ HTTP/1.1\" 200",
+        "ERRO",
+        "",
+    ];
+
+    #[test]
+    fn prefilter_agrees_with_every_regex_on_real_logs() {
+        let rs = RuleSet::load(true, &[]).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut total = 0;
+        for log in [
+            "tests/fixtures/logs/openwebui-0.12.4-info.log",
+            "benches/data/openwebui-debug.log",
+        ] {
+            let Ok(mut bytes) = std::fs::read(dir.join(log)) else {
+                continue;
+            };
+            // Unoptimised, the reference is slow: a few MB of the big log will do.
+            if cfg!(debug_assertions) && bytes.len() > 4 << 20 {
+                let cut = bytes[..4 << 20].iter().rposition(|&b| b == b'\n').unwrap();
+                bytes.truncate(cut);
+            }
+            let recs = records_of(&rs, &bytes);
+            assert!(recs.len() > 100, "{log}");
+            total += same_as_naive(&rs, &recs);
+        }
+        assert!(total > 10, "the logs hold events: {total}");
+        let recs: Vec<Record> = TRICKY.iter().map(|t| rec(t)).collect();
+        assert!(same_as_naive(&rs, &recs) >= 12);
+    }
+
+    #[test]
+    fn prefilter_agrees_with_every_regex_on_synthetic_rules() {
+        let rs = set(r#"
+[[rule]]
+id = "a"
+event = "a.a"
+match = 'abc(?P<n>\d+)'
+[rule.data]
+s = "{rule}:{n}"
+[[rule]]
+id = "b"
+event = "b.b"
+match = 'bcd'
+[[rule]]
+id = "c"
+event = "c.c"
+match = '^(?P<k>\w+)=(?P<v>\d+)$'
+[[rule]]
+id = "d"
+event = "d.d"
+match = '(?P<who>\w+) failed (?:login|auth)'
+ignore = 'root failed'
+[[rule]]
+id = "e"
+event = "e.e"
+match = '(?i)out of memory'
+stream = "stderr"
+[[rule]]
+id = "f"
+event = "f.f"
+match = '(?:x|y)\d{2,} (?P<unit>[kM]B) left|disk (?P<pct>\d+)% full'
+[[rule]]
+id = "g"
+event = "g.g"
+match = 'ünï(?P<c>.)çødé'
+[[rule]]
+id = "h"
+event = "h.h"
+match = 'abcd'
+"#)
+        .unwrap();
+        assert_eq!(rs.prefiltered(), 7, "only c runs always");
+        // Pseudo-random lines from fragments that overlap literals in every way.
+        let frags = [
+            "abc",
+            "abc12",
+            "bcd",
+            "abcd",
+            "d",
+            "k=1",
+            "key=42",
+            "bob failed login",
+            "root failed auth",
+            "failed",
+            " ",
+            "OUT OF MEMORY",
+            "Out Of memory",
+            "out of",
+            "x12 kB left",
+            "y1 MB left",
+            "disk 93% full",
+            "disk % full",
+            "ünïxçødé",
+            "ünï",
+            "çødé",
+            "é",
+            "\n",
+            "\t",
+            "🦀",
+            "=",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut recs = Vec::new();
+        for i in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..next(6) {
+                text.push_str(frags[next(frags.len())]);
+            }
+            let mut r = rec(&text);
+            r.stream = [Stream::Stdout, Stream::Stderr, Stream::File][i % 3];
+            recs.push(r);
+        }
+        let hits = same_as_naive(&rs, &recs);
+        assert!(hits > 5_000, "{hits}");
+        // Every rule fires somewhere.
+        let mut out = Vec::new();
+        let mut fired = vec![false; rs.rules().len()];
+        for r in &recs {
+            out.clear();
+            rs.matches(r, &mut Scratch::default(), &mut out);
+            out.iter().for_each(|h| fired[h.rule] = true);
+        }
+        assert!(fired.iter().all(|&f| f), "{fired:?}");
+        // One scratch shared by two rule sets stays correct.
+        let other = set(UPLOAD).unwrap();
+        let mut scratch = Scratch::default();
+        for r in recs.iter().take(50) {
+            out.clear();
+            rs.matches(r, &mut scratch, &mut out);
+            assert_eq!(out, naive(&rs, r));
+            out.clear();
+            other.matches(r, &mut scratch, &mut out);
+            assert_eq!(out, naive(&other, r));
         }
     }
 }

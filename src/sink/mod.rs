@@ -11,6 +11,7 @@ pub mod discord;
 pub mod retry;
 pub mod slack;
 pub mod telegram;
+pub mod verify;
 pub mod webhook;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::EventFilter;
 use crate::event::Event;
+use crate::metrics::METRICS;
 use crate::outbox::{now_ms, Outbox};
 pub use retry::Delivery;
 pub use webhook::Webhook;
@@ -135,7 +137,14 @@ pub async fn deliver_forever(
         if wait > 0 && sleep_or_shutdown(Duration::from_millis(wait as u64), &mut shutdown).await {
             return;
         }
+        let started = std::time::Instant::now();
         let outcome = sink.deliver(&q.event).await;
+        let label = match &outcome {
+            Delivery::Delivered => "delivered",
+            Delivery::RetryLater { .. } => "retry",
+            Delivery::Reject { .. } => "rejected",
+        };
+        METRICS.delivery(&name, label, started.elapsed());
         let result = match outcome {
             Delivery::Delivered => {
                 if let Some(n) = failing_since.take() {

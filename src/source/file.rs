@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::lines::LineSplitter;
 use super::{Input, SourceError};
+use crate::health::{self, SourceState};
 use crate::record::{Cursor, Stream};
 
 /// Where to begin reading.
@@ -64,6 +65,9 @@ pub async fn follow(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !waiting_logged {
                     warn!(file = %shown, "log file does not exist yet; waiting for it to appear");
+                    health::set(SourceState::Trouble(format!(
+                        "log file {shown} does not exist yet"
+                    )));
                     waiting_logged = true;
                 }
                 if wait(&mut shutdown).await {
@@ -79,6 +83,7 @@ pub async fn follow(
         }
     };
     info!(file = %shown, offset = cur.offset, "following file");
+    health::set(SourceState::Following(format!("following file {shown}")));
     let mut splitter = LineSplitter::new(Stream::File, cur.offset, Some(cur.ino));
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -31,6 +31,8 @@ use self::lifecycle::{Lifecycle, Translator};
 use super::Input;
 use crate::config::Since;
 use crate::event::{hostname, Origin};
+use crate::health::{self, SourceState};
+use crate::metrics::{Metrics, METRICS};
 use crate::outbox::Outbox;
 use crate::record::{Cursor, Stream};
 
@@ -269,6 +271,7 @@ async fn connect_until_ready(
             Err(e) => {
                 if said != Some(e.kind()) {
                     warn!("{e}; retrying until it works");
+                    health::set(SourceState::Trouble(e.to_string()));
                     said = Some(e.kind());
                 }
             }
@@ -315,6 +318,7 @@ impl ContainerFollower {
         let mut resume = start;
         let mut framer = Framer::new(Some(resume));
         let mut said = Said::Nothing;
+        let mut attached = false;
         let mut backoff = Duration::from_secs(1);
         loop {
             if *self.shutdown.borrow() {
@@ -330,6 +334,10 @@ impl ContainerFollower {
                     if said != Said::Missing {
                         let seen = client::container_names(&self.docker).await;
                         warn!(container = %self.name, docker = %self.host, seen = %seen.join(", "), "container not found; waiting for it to appear (set OPENWEBUI_CONTAINER to its exact name or id)");
+                        health::set(SourceState::Trouble(format!(
+                            "container '{}' not found on {}; waiting for it",
+                            self.name, self.host
+                        )));
                         said = Said::Missing;
                     }
                     if self.wait(notified, POLL_STOPPED).await {
@@ -369,6 +377,16 @@ impl ContainerFollower {
             };
             if self.tx.send(Input::Attach(origin)).await.is_err() {
                 return;
+            }
+            if attached {
+                Metrics::add(&METRICS.docker_reconnects, 1);
+            }
+            attached = true;
+            if running {
+                health::set(SourceState::Following(format!(
+                    "following container {} ({short})",
+                    self.name
+                )));
             }
             if running && said != Said::Following(id.clone()) {
                 info!(container = %self.name, id = %short, "following container");
@@ -447,6 +465,10 @@ impl ContainerFollower {
             }
             if said != Said::Stopped && said != Said::Missing {
                 info!(container = %self.name, "container is not running; waiting for it to start");
+                health::set(SourceState::WaitingForStart(format!(
+                    "container {} is not running; waiting for it to start",
+                    self.name
+                )));
                 said = Said::Stopped;
             }
             if self.wait(notified, POLL_STOPPED).await {
@@ -459,6 +481,7 @@ impl ContainerFollower {
         let text = e.to_string();
         if *said != Said::Trouble(e.kind().into()) {
             warn!(container = %self.name, "{text}; retrying until it works");
+            health::set(SourceState::Trouble(text.clone()));
             *said = Said::Trouble(e.kind().into());
         }
     }
