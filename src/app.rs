@@ -18,7 +18,7 @@ use crate::event::{hostname, record_time, Event, Origin};
 use crate::outbox::Outbox;
 use crate::pipeline::{Output, Pipeline};
 use crate::record::{Assembler, Record, Stream};
-use crate::rules::{Limiter, RuleSet, Scratch};
+use crate::rules::{shape, Limiter, Memory, RuleSet, Scratch};
 use crate::sink::{self, Delivery, Route, Sink};
 use crate::source::docker::{self, DockerConfig, Target};
 use crate::source::file::StartAt;
@@ -535,6 +535,7 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     let mut hits_per_rule = vec![0u64; rules.rules().len()];
     let mut held = 0u64;
     let mut limiter = Limiter::default();
+    let mut memory = Memory::default();
     let mut missed = 0u64;
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
@@ -551,7 +552,10 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         }
         for h in &mut hits {
             let rule = &rules.rules()[h.rule];
-            if !limiter.admit(rule, h, record_time(rec)) {
+            if !shape(&mut memory, &mut limiter, rule, h, record_time(rec)) {
+                if !rule.fires {
+                    continue;
+                }
                 held += 1;
                 continue;
             }
@@ -698,7 +702,7 @@ fn events() -> Result<ExitCode, Fail> {
         .unwrap_or_default();
     let rules = RuleSet::load(builtin, &extra).map_err(|e| Fail::usage(e.to_string()))?;
     let mut by_event: BTreeMap<&str, Vec<&crate::rules::Rule>> = BTreeMap::new();
-    for r in rules.rules() {
+    for r in rules.rules().iter().filter(|r| r.fires) {
         by_event.entry(r.event.as_str()).or_default().push(r);
     }
     let mut out = std::io::stdout().lock();

@@ -17,7 +17,7 @@ use crate::event::{record_time, Event, Origin};
 use crate::metrics::{Metrics, METRICS};
 use crate::outbox::{Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Record};
-use crate::rules::{Hit, Limiter, RuleSet, Scratch};
+use crate::rules::{shape, Hit, Limiter, Memory, RuleSet, Scratch};
 use crate::sink::Route;
 use crate::source::Input;
 
@@ -43,6 +43,7 @@ pub struct Pipeline {
     assembler: Assembler,
     scratch: Scratch,
     limiter: Limiter,
+    memory: Memory,
     hits: Vec<Hit>,
     records: Vec<Record>,
     source_key: String,
@@ -78,6 +79,7 @@ impl Pipeline {
             assembler,
             scratch: Scratch::default(),
             limiter: Limiter::default(),
+            memory: Memory::default(),
             hits: Vec::new(),
             records: Vec::new(),
             source_key,
@@ -170,7 +172,13 @@ impl Pipeline {
             self.rules.matches(&rec, &mut self.scratch, &mut self.hits);
             for hit in &mut self.hits {
                 let rule = &self.rules.rules()[hit.rule];
-                if !self.limiter.admit(rule, hit, record_time(&rec)) {
+                if !shape(
+                    &mut self.memory,
+                    &mut self.limiter,
+                    rule,
+                    hit,
+                    record_time(&rec),
+                ) {
                     continue;
                 }
                 let ev = Event::new(rule, hit, &rec, &self.source_key, &self.origin);

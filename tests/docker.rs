@@ -358,6 +358,50 @@ async fn streams_cut_while_the_container_runs() {
     b.terminate();
 }
 
+/// The daemon unreachable for a while (as across a Docker restart; here the
+/// endpoint in front of it goes away): the bridge says so once, keeps trying,
+/// and resumes where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_unreachable_for_a_while_then_back() {
+    let s = Scratch::new();
+    let name = unique("daemon");
+    let c = numbered(&s.path(""), &name, 120, "0.03");
+    let mut proxy = SocketProxy::start().await;
+    let rx = Receiver::start(SECRET).await;
+    let host = proxy.docker_host();
+    let b = bridge(
+        &s,
+        &rx,
+        &name,
+        &[("DOCKER_HOST", host.as_str())],
+        "bridge.log",
+    );
+    assert!(
+        wait_lines(&rx, 20, Duration::from_secs(60)).await >= 20,
+        "{}",
+        b.log_text()
+    );
+    proxy.pause();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.resume().await;
+    let all = wait_all_printed(&rx, &c, &[], 120, Duration::from_secs(90)).await;
+    assert_exactly_the_printed_lines(
+        &rx,
+        &all,
+        &format!("daemon away; bridge said: {}", b.log_text()),
+    );
+    let log = b.log_text();
+    assert!(
+        log.contains("retrying until it works") || log.contains("lost Docker's event stream"),
+        "said it: {log}"
+    );
+    assert!(
+        log.matches("cannot reach Docker").count() <= 2,
+        "said once per stream, not per try: {log}"
+    );
+    b.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_for_a_missing_container_and_says_so_once() {
     let s = Scratch::new();

@@ -57,6 +57,11 @@ pub struct Threshold {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
+    /// False for a rule that only `remember`s: it produces no event itself.
+    pub fires: bool,
+    pub remember: Option<String>,
+    /// `(key, within)`: merge data remembered under `key` at most `within` earlier.
+    pub recall: Option<(String, Duration)>,
     pub event: String,
     pub description: String,
     pub regex: Regex,
@@ -116,14 +121,52 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         return Ok(Compiled::Disable(id));
     }
     let here = raw.id.span().start;
-    let event = raw.event.as_ref().ok_or_else(|| {
-        src.error_at(
-            here,
-            format!("rule '{id}' has no event"),
-            Some("add event = \"something.happened\" (the event name receivers see)".into()),
-        )
-    })?;
-    if !valid_event_name(event.get_ref()) {
+    let remember = raw
+        .remember
+        .as_ref()
+        .map(|k| k.get_ref().trim().to_string());
+    if let Some(k) = &raw.remember {
+        if k.get_ref().trim().is_empty() {
+            return Err(src.error_at(
+                k.span().start,
+                format!("rule '{id}': remember needs a key name, e.g. remember = \"signin\""),
+                None,
+            ));
+        }
+    }
+    let recall = match &raw.recall {
+        None => None,
+        Some(r) => {
+            let within = match &r.get_ref().within {
+                None => Duration::from_secs(10),
+                Some(w) => parse_duration(w).map_err(|e| {
+                    src.error_at(
+                        r.span().start,
+                        format!("rule '{id}': recall.within: {e}"),
+                        None,
+                    )
+                })?,
+            };
+            Some((r.get_ref().key.trim().to_string(), within))
+        }
+    };
+    // A rule that only remembers fires no event of its own.
+    let placeholder;
+    let event = match (&raw.event, &remember) {
+        (None, Some(_)) => {
+            placeholder = Spanned::new(here..here, String::new());
+            &placeholder
+        }
+        _ => raw.event.as_ref().ok_or_else(|| {
+            src.error_at(
+                here,
+                format!("rule '{id}' has no event"),
+                Some("add event = \"something.happened\" (the event name receivers see)".into()),
+            )
+        })?,
+    };
+    let fires = !event.get_ref().is_empty();
+    if fires && !valid_event_name(event.get_ref()) {
         return Err(src.error_at(
             event.span().start,
             format!("rule '{id}': '{}' is not an event name", event.get_ref()),
@@ -196,7 +239,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     let threshold = raw
         .threshold
         .as_ref()
-        .map(|t| threshold(src, &id, t, &captures))
+        .map(|t| threshold(src, &id, t, recall.is_some(), &captures))
         .transpose()?;
 
     let mut known: Vec<&str> = captures.iter().map(String::as_str).collect();
@@ -230,6 +273,9 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
 
     Ok(Compiled::Rule(Box::new(Rule {
         id,
+        fires,
+        remember,
+        recall,
         event: event.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
         regex,
@@ -250,6 +296,7 @@ fn threshold(
     src: &Source,
     id: &str,
     t: &Spanned<super::file::RawThreshold>,
+    recalls: bool,
     captures: &[String],
 ) -> Result<Threshold, RuleFileError> {
     let at = t.span().start;
@@ -271,7 +318,8 @@ fn threshold(
         ));
     }
     if let Some(g) = &raw.group_by {
-        if !captures.iter().any(|c| c == g) {
+        // With `recall`, the field may come from the remembered record.
+        if !recalls && !captures.iter().any(|c| c == g) {
             return Err(src.error_at(at, format!("rule '{id}': threshold.group_by '{g}' is not a named group of the match pattern"), Some(format!("name a group in match, e.g. (?P<{g}>…), or use one of: {}", captures.join(", ")))));
         }
     }

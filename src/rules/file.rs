@@ -40,6 +40,9 @@ pub struct RawRule {
     pub level: Option<Spanned<String>>,
     pub cooldown: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
+    /// Keep this record's data under a key for a later rule's `recall`.
+    pub remember: Option<Spanned<String>>,
+    pub recall: Option<Spanned<RawRecall>>,
     pub enabled: Option<bool>,
     #[serde(default)]
     pub data: BTreeMap<String, Spanned<String>>,
@@ -52,6 +55,13 @@ pub struct RawThreshold {
     pub count: i64,
     pub within: String,
     pub group_by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecall {
+    pub key: String,
+    pub within: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +144,7 @@ impl Source<'_> {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let msg = e.message().trim().to_string();
             let fix = if msg.contains("unknown field") {
-                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, threshold, enabled, [rule.data] and [rule.message]".to_string())
+                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, threshold, remember, recall, enabled, [rule.data] and [rule.message]".to_string())
             } else if msg.contains("missing field `id`") {
                 Some("give every [[rule]] a unique id, e.g. id = \"my.rule\"".to_string())
             } else {

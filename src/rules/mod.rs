@@ -12,6 +12,7 @@
 //! literals run their regex on every record.
 
 pub mod compile;
+pub mod correlate;
 pub mod file;
 pub mod limit;
 pub mod reload;
@@ -26,6 +27,7 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
 pub use compile::{Rule, Severity, StreamFilter, Threshold};
+pub use correlate::{shape, Memory};
 pub use file::RuleFileError;
 pub use limit::Limiter;
 

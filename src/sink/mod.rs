@@ -111,6 +111,9 @@ pub async fn deliver_forever(
     let name = sink.name().to_string();
     let wake = outbox.waker(&name);
     let mut failing_since: Option<u32> = None;
+    // The same refusal again (a deleted Discord webhook refuses every event) is
+    // said once; each dead letter is still counted and kept.
+    let mut last_refusal: Option<String> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -147,13 +150,19 @@ pub async fn deliver_forever(
         METRICS.delivery(&name, label, started.elapsed());
         let result = match outcome {
             Delivery::Delivered => {
+                last_refusal = None;
                 if let Some(n) = failing_since.take() {
                     info!(sink = %name, failed_attempts = n, "delivering again");
                 }
                 outbox.ack(&name, seq)
             }
             Delivery::Reject { reason } => {
-                error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, "receiver refused the event; kept as a dead letter (retrying cannot help: check the receiver and its URL)");
+                if last_refusal.as_deref() != Some(reason.as_str()) {
+                    error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, "receiver refused the event; kept as a dead letter (retrying cannot help: check the receiver and its URL)");
+                    last_refusal = Some(reason.clone());
+                } else {
+                    tracing::debug!(sink = %name, id = %q.event.id, "refused again for the same reason; kept as a dead letter");
+                }
                 outbox.bury(&name, seq, q, &reason)
             }
             Delivery::RetryLater { after, reason } => {

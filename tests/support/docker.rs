@@ -127,8 +127,32 @@ impl SocketProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let conns: Arc<Mutex<Vec<AbortHandle>>> = Default::default();
-        let c = conns.clone();
-        let accept = tokio::spawn(async move {
+        let accept = Self::accept_loop(listener, conns.clone());
+        SocketProxy {
+            port,
+            conns,
+            accept,
+        }
+    }
+
+    /// As if the daemon went away: nothing listens, every connection is closed.
+    pub fn pause(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+
+    /// The daemon is back, on the same address.
+    pub async fn resume(&mut self) {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_reuseaddr(true).unwrap();
+        sock.bind(([127, 0, 0, 1], self.port).into()).unwrap();
+        let listener = sock.listen(64).unwrap();
+        self.accept = Self::accept_loop(listener, self.conns.clone());
+    }
+
+    fn accept_loop(listener: TcpListener, conns: Arc<Mutex<Vec<AbortHandle>>>) -> AbortHandle {
+        let c = conns;
+        tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
                 let task = tokio::spawn(async move {
                     if let Ok(mut unix) = UnixStream::connect("/var/run/docker.sock").await {
@@ -138,12 +162,7 @@ impl SocketProxy {
                 c.lock().unwrap().push(task.abort_handle());
             }
         })
-        .abort_handle();
-        SocketProxy {
-            port,
-            conns,
-            accept,
-        }
+        .abort_handle()
     }
     pub fn docker_host(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)

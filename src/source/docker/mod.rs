@@ -131,7 +131,7 @@ pub async fn run(
     let mut since = format_since(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
     let mut last_seen: Option<(i64, String, String)> = None;
     let mut backoff = Duration::from_secs(1);
-    let mut lost: Option<String> = None;
+    let mut lost: Option<&'static str> = None;
     loop {
         let opts = EventsOptions {
             since: Some(since.clone()),
@@ -147,11 +147,11 @@ pub async fn run(
             let msg = match item {
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
-                    let why = classify(&host, &e).to_string();
-                    if lost.as_deref() != Some(why.as_str()) {
+                    let why = classify(&host, &e);
+                    if lost.is_none() {
                         warn!(reason = %why, "lost Docker's event stream; reconnecting with backoff");
-                        lost = Some(why);
                     }
+                    lost = Some(why.kind());
                     break;
                 }
                 None => break,
@@ -456,7 +456,19 @@ impl ContainerFollower {
                 }
             }
             // The stream ended: stopped container, cut connection, or watchdog.
-            let still_running = matches!(self.docker.inspect_container(&id, None).await, Ok(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false));
+            let still_running = match self.docker.inspect_container(&id, None).await {
+                Ok(i) => i.state.as_ref().and_then(|s| s.running).unwrap_or(false),
+                Err(e) if client::is_going_away(&e) => false,
+                Err(e) => {
+                    // Docker itself is the problem, not the container: say so, back off, ask again.
+                    self.trouble(&mut said, classify(&self.host, &e));
+                    if self.wait(notified, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
             if still_running {
                 if self.wait(notified, Duration::from_millis(200)).await {
                     return;
