@@ -31,9 +31,11 @@ COPY --from=build --chown=65532:65532 /out/data/ /data/
 # The image's defaults; everything else comes from your .env (env_file).
 # BRIDGE_RULES is empty: mount rule files at /etc/owui-bridge/rules and set
 # BRIDGE_RULES=/etc/owui-bridge/rules to load them after the built-in pack.
+# NO_COLOR: plain log lines for `docker logs` and log collectors (no ANSI colour codes).
 ENV BRIDGE_STATE_DIR=/data \
     BRIDGE_RULES= \
-    BRIDGE_LISTEN=0.0.0.0:8787
+    BRIDGE_LISTEN=0.0.0.0:8787 \
+    NO_COLOR=1
 # uid/gid 65532, not root. To read /var/run/docker.sock the container needs the
 # socket's group: group_add: ["${DOCKER_GID}"] in compose, with
 # DOCKER_GID=$(stat -c %g /var/run/docker.sock). Or use a docker-socket-proxy.

@@ -42,7 +42,6 @@ rm -rf "$out/rootfs" "$out/data"
 mkdir -p "$out/rootfs/etc/owui-bridge/rules" "$out/data"
 cp "$bin" "$out/rootfs/owui-bridge"
 chmod 0755 "$out/rootfs/owui-bridge" "$out/rootfs/etc/owui-bridge/rules"
-chmod 0700 "$out/data"
 printf 'root:x:0:0:root:/:/sbin/nologin\nowui-bridge:x:65532:65532:owui-bridge:/data:/sbin/nologin\n' >"$out/rootfs/etc/passwd"
 printf 'root:x:0:\nowui-bridge:x:65532:\n' >"$out/rootfs/etc/group"
 

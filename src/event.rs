@@ -151,6 +151,21 @@ pub fn record_time(rec: &Record) -> DateTime<Utc> {
 /// The loguru time at the start of a record (`2026-11-27 08:01:50.392 | …`),
 /// read as UTC (the official image's zone).
 fn log_time(text: &str) -> Option<DateTime<Utc>> {
+    // Open WebUI's JSON logs (`LOG_FORMAT=json`): {"ts": "2026-07-28T09:15:02.481+00:00", …}
+    if let Some(rest) = text.strip_prefix("{\"ts\": \"") {
+        let end = rest.find('"')?;
+        let ts = &rest[..end];
+        return DateTime::parse_from_rfc3339(ts)
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(
+                    ts.trim_end_matches('Z'),
+                    "%Y-%m-%dT%H:%M:%S%.f",
+                )
+                .map(|t| t.and_utc())
+            })
+            .ok();
+    }
     let head = text.get(..23)?;
     chrono::NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S%.3f")
         .ok()
@@ -219,6 +234,13 @@ mod tests {
             "2026-11-27T08:01:50.392Z"
         );
         assert!(log_time("INFO  [alembic]").is_none());
+        let json = log_time(r#"{"ts": "2026-07-28T09:15:02.481+00:00", "level": "info"}"#).unwrap();
+        assert_eq!(
+            json.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "2026-07-28T09:15:02.481Z"
+        );
+        let local_z = log_time(r#"{"ts": "2026-07-28T09:15:02.481Z", "level": "info"}"#).unwrap();
+        assert_eq!(local_z, json);
         assert_eq!(cut("héllo", 2), "h");
         assert_eq!(cut("abc", 8), "abc");
     }

@@ -78,7 +78,7 @@ async fn signed_events_reach_a_real_receiver_and_filters_apply() {
         assert_well_formed(r);
     }
     let p = &got[0].json;
-    assert_eq!(p["data"]["client"], "203.0.113.1");
+    assert_eq!(p["data"]["client_ip"], "203.0.113.1");
     assert_eq!(p["timestamp"], "2026-11-27T08:00:01.001Z");
     assert_eq!(p["source"]["stream"], "file");
     assert_eq!(p["source"]["file"], log.display().to_string());
@@ -124,7 +124,7 @@ async fn transient_errors_are_retried_in_order_and_permanent_ones_become_dead_le
     let accepted = rx.wait_for_accepted(2, Duration::from_secs(30)).await;
     let clients: Vec<String> = accepted
         .iter()
-        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .map(|r| r.json["data"]["client_ip"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         clients,
@@ -135,7 +135,7 @@ async fn transient_errors_are_retried_in_order_and_permanent_ones_become_dead_le
     let all = rx.received();
     let per_client: Vec<&str> = all
         .iter()
-        .map(|r| r.json["data"]["client"].as_str().unwrap())
+        .map(|r| r.json["data"]["client_ip"].as_str().unwrap())
         .collect();
     assert_eq!(
         per_client,
@@ -249,7 +249,7 @@ async fn kill_9_while_receiver_is_down_and_mid_delivery_loses_nothing() {
     let accepted = rx.accepted();
     let clients: BTreeSet<String> = accepted
         .iter()
-        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .map(|r| r.json["data"]["client_ip"].as_str().unwrap().to_string())
         .collect();
     let want: BTreeSet<String> = (1..31).map(|n| format!("203.0.113.{n}")).collect();
     assert_eq!(
@@ -271,7 +271,7 @@ async fn kill_9_while_receiver_is_down_and_mid_delivery_loses_nothing() {
             .iter()
             .filter(|r| seen.insert(r.id().to_string()))
             .map(|r| {
-                r.json["data"]["client"]
+                r.json["data"]["client_ip"]
                     .as_str()
                     .unwrap()
                     .rsplit('.')
@@ -318,7 +318,7 @@ async fn restart_resumes_after_the_checkpoint_without_resending() {
     let clients: Vec<String> = rx
         .accepted()
         .iter()
-        .map(|r| r.json["data"]["client"].as_str().unwrap().to_string())
+        .map(|r| r.json["data"]["client_ip"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         clients,

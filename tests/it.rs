@@ -10,5 +10,6 @@ mod support {
 mod cli;
 mod delivery;
 mod docker;
+mod rulepack;
 mod service;
 mod sinks;

@@ -282,7 +282,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         text.contains("owui_bridge_delivery_seconds_count{sink=\"webhook\"} 3"),
         "{text}"
     );
-    assert!(text.contains("owui_bridge_rules_loaded 16"), "{text}");
+    assert!(text.contains("owui_bridge_rules_loaded 52"), "{text}");
 
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
@@ -383,7 +383,7 @@ async fn sigterm_during_delivery_exits_promptly_and_loses_nothing() {
     let got = rx.wait_for_accepted(2, Duration::from_secs(15)).await;
     let clients: Vec<&str> = got
         .iter()
-        .map(|r| r.json["data"]["client"].as_str().unwrap())
+        .map(|r| r.json["data"]["client_ip"].as_str().unwrap())
         .collect();
     assert_eq!(clients, ["203.0.113.1", "203.0.113.2"], "{}", b.log_text());
     b.terminate();

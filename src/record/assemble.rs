@@ -284,7 +284,7 @@ fn shapes(hir: &Hir) -> Vec<Shape> {
             let set = match class {
                 Class::Unicode(c) => byte_set(c.ranges().iter().filter_map(|r| {
                     let (lo, hi) = (u32::from(r.start()), u32::from(r.end()).min(0x7f));
-                    (lo <= hi).then(|| (lo as u8, hi as u8))
+                    (lo <= hi).then_some((lo as u8, hi as u8))
                 })),
                 Class::Bytes(c) => byte_set(
                     c.ranges()

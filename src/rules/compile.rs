@@ -152,8 +152,8 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     };
     // A rule that only remembers fires no event of its own.
     let placeholder;
-    let event = match (&raw.event, &remember) {
-        (None, Some(_)) => {
+    let event = match (&raw.event, remember.is_some() || recall.is_some()) {
+        (None, true) => {
             placeholder = Spanned::new(here..here, String::new());
             &placeholder
         }
@@ -261,7 +261,13 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         .message
         .as_ref()
         .map(|m| {
-            Template::parse(m.text.get_ref(), &with_data).map_err(|e| {
+            // Recalled fields are only known at run time: any name is allowed then.
+            let names = if recall.is_some() {
+                None
+            } else {
+                Some(with_data.as_slice())
+            };
+            Template::parse_with(m.text.get_ref(), names).map_err(|e| {
                 src.error_at(
                     src.offset_in_value(&m.text.span(), e.offset),
                     format!("rule '{id}': message.text: {}", e.message),

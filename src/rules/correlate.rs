@@ -15,13 +15,16 @@ use super::{Hit, Limiter, Rule};
 /// Most entries kept per key (a burst of sign-ins that never complete).
 const MAX_PER_KEY: usize = 256;
 
+/// Data fields as a rule produced them.
+type Data = Vec<(String, String)>;
+
 #[derive(Default)]
 pub struct Memory {
-    entries: HashMap<String, VecDeque<(DateTime<Utc>, Vec<(String, String)>)>>,
+    entries: HashMap<String, VecDeque<(DateTime<Utc>, Data)>>,
 }
 
 impl Memory {
-    pub fn remember(&mut self, key: &str, at: DateTime<Utc>, data: Vec<(String, String)>) {
+    pub fn remember(&mut self, key: &str, at: DateTime<Utc>, data: Data) {
         let q = self.entries.entry(key.to_string()).or_default();
         if q.len() >= MAX_PER_KEY {
             q.pop_front();
@@ -30,12 +33,7 @@ impl Memory {
     }
 
     /// The oldest entry under `key` no older than `within` before `at`, taken out.
-    pub fn recall(
-        &mut self,
-        key: &str,
-        within: Duration,
-        at: DateTime<Utc>,
-    ) -> Option<Vec<(String, String)>> {
+    pub fn recall(&mut self, key: &str, within: Duration, at: DateTime<Utc>) -> Option<Data> {
         let q = self.entries.get_mut(key)?;
         let window = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
         while q.front().is_some_and(|(t, _)| at - *t > window) {

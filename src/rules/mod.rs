@@ -1,15 +1,15 @@
 //! Rules: loading rule files (spec §5) into an immutable [`RuleSet`] and
 //! matching records against it fast.
 //!
-//! Speed comes from a literal prefilter. For every rule, [`required_literals`]
-//! looks for a small set of literals of which any match must contain one (not
-//! only the pattern's prefix or suffix: also those of every piece of its
-//! top-level concatenation). A record first gets one leftmost-first
-//! Aho-Corasick search over all those literals (SIMD Teddy for a few dozen
-//! literals), so a record that matches nothing costs about one pass over its
-//! bytes. Only on a hit does an overlapping scan, from the first hit on, list the
-//! rules whose literals occur; just those run their regex. Rules without usable
-//! literals run their regex on every record.
+//! Speed comes from a literal prefilter. For every rule, `required_literal_sets`
+//! finds up to three sets of literals such that any match contains one literal
+//! of each set: not only the pattern's prefix or suffix, but those of every
+//! piece of its top-level concatenation too. A record first gets one
+//! leftmost-first Aho-Corasick search for the rules' main literals (SIMD Teddy),
+//! so a record that matches nothing costs about one pass over its bytes. Only on
+//! a hit does an overlapping scan list the literals that occur; a rule whose
+//! every set is represented is a candidate, and only candidates run their regex.
+//! Rules without usable literals run their regex on every record.
 
 pub mod compile;
 pub mod correlate;
@@ -21,7 +21,7 @@ pub mod template;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::CaptureLocations;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
@@ -76,13 +76,17 @@ pub struct RuleSet {
 
 /// The two-step literal prefilter over the literals of every prefiltered rule.
 struct Prefilter {
-    /// Leftmost-first over the distinct literals: does any occur, and where first?
-    /// (Leftmost-first lets Aho-Corasick use its SIMD Teddy searcher.)
+    /// Leftmost-first over the rules' first sets, cut to at most
+    /// [`FIRST_STEP_LITERALS`] literals (see [`first_step_literals`]): does any
+    /// occur? Leftmost-first and few literals let Aho-Corasick use its SIMD
+    /// (Teddy) searcher.
     any: AhoCorasick,
-    /// The same literals, overlapping: which of them occur (run only after a hit).
+    /// All distinct literals of all sets, overlapping: which occur (only after a hit).
     all: AhoCorasick,
-    /// For each distinct literal, the rules it stands for.
-    literal_rules: Vec<Vec<usize>>,
+    /// For each distinct literal, the (rule, set bit) pairs it stands for.
+    literal_sets: Vec<Vec<(usize, u8)>>,
+    /// Per rule, the bits of all its sets (0: no sets, always tried).
+    need: Vec<u8>,
 }
 
 static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
@@ -97,7 +101,10 @@ pub struct Hit {
 /// Reusable scratch space for matching, one per matching task.
 #[derive(Default)]
 pub struct Scratch {
-    seen: Vec<bool>,
+    /// Per rule, the bits of the sets seen in this record.
+    seen: Vec<u8>,
+    /// Rules with a bit in `seen`, to clear it afterwards.
+    touched: Vec<usize>,
     candidates: Vec<usize>,
     /// Capture slots per rule, made on first use, for the set `locs_for`.
     locs: Vec<Option<CaptureLocations>>,
@@ -152,39 +159,48 @@ impl RuleSet {
 
     fn build(rules: Vec<Rule>, assemble: AssembleConfig, files: Vec<String>) -> RuleSet {
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut literal_rules: Vec<Vec<usize>> = Vec::new();
+        let mut literal_sets: Vec<Vec<(usize, u8)>> = Vec::new();
+        let mut first_sets: Vec<Vec<u8>> = Vec::new();
+        let mut need = vec![0u8; rules.len()];
         let mut always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            match required_literals(r.regex.as_str()) {
-                Some(mut lits) => {
-                    trim_lead(&mut lits);
-                    for l in lits {
-                        match literals.iter().position(|x| *x == l) {
-                            Some(j) => literal_rules[j].push(i),
-                            None => {
-                                literals.push(l);
-                                literal_rules.push(vec![i]);
-                            }
+            let sets = required_literal_sets(r.regex.as_str());
+            if sets.is_empty() {
+                always.push(i);
+                continue;
+            }
+            for (k, mut lits) in sets.into_iter().enumerate() {
+                trim_lead(&mut lits);
+                let bit = 1u8 << k;
+                need[i] |= bit;
+                for l in lits {
+                    if k == 0 {
+                        first_sets.push(l.clone());
+                    }
+                    match literals.iter().position(|x| *x == l) {
+                        Some(j) => literal_sets[j].push((i, bit)),
+                        None => {
+                            literals.push(l);
+                            literal_sets.push(vec![(i, bit)]);
                         }
                     }
                 }
-                None => always.push(i),
             }
         }
         let prefilter = if literals.is_empty() {
             None
         } else {
-            let build = |kind| {
-                AhoCorasick::builder()
-                    .match_kind(kind)
-                    .build(&literals)
-                    .ok()
-            };
-            match (build(MatchKind::LeftmostFirst), build(MatchKind::Standard)) {
+            let build =
+                |kind, lits: &[Vec<u8>]| AhoCorasick::builder().match_kind(kind).build(lits).ok();
+            match (
+                build(MatchKind::LeftmostFirst, &first_step_literals(&first_sets)),
+                build(MatchKind::Standard, &literals),
+            ) {
                 (Some(any), Some(all)) => Some(Prefilter {
                     any,
                     all,
-                    literal_rules,
+                    literal_sets,
+                    need,
                 }),
                 _ => None,
             }
@@ -232,24 +248,31 @@ impl RuleSet {
         let text = rec.text.as_str();
         scratch.candidates.clear();
         if let Some(pf) = &self.prefilter {
-            // Step 1, for every record: does any literal occur at all?
-            if let Some(first) = pf.any.find(text) {
-                // Step 2, rarely: every literal occurrence, from the leftmost one on.
+            // Step 1, for every record: does any rule's first-set literal occur at all?
+            if pf.any.is_match(text) {
+                // Step 2, rarely: which literals occur (from the start: a later
+                // set's literal may come before the first set's).
                 if scratch.seen.len() != self.rules.len() {
-                    scratch.seen = vec![false; self.rules.len()];
+                    scratch.seen = vec![0; self.rules.len()];
                 }
-                let input = Input::new(text).span(first.start()..text.len());
-                for m in pf.all.find_overlapping_iter(input) {
-                    for &r in &pf.literal_rules[m.pattern().as_usize()] {
-                        if !scratch.seen[r] {
-                            scratch.seen[r] = true;
-                            scratch.candidates.push(r);
+                for m in pf.all.find_overlapping_iter(text) {
+                    for &(r, bit) in &pf.literal_sets[m.pattern().as_usize()] {
+                        let seen = &mut scratch.seen[r];
+                        if *seen & bit == 0 {
+                            if *seen == 0 {
+                                scratch.touched.push(r);
+                            }
+                            *seen |= bit;
+                            if *seen == pf.need[r] {
+                                scratch.candidates.push(r);
+                            }
                         }
                     }
                 }
-                for &r in &scratch.candidates {
-                    scratch.seen[r] = false;
+                for &r in &scratch.touched {
+                    scratch.seen[r] = 0;
                 }
+                scratch.touched.clear();
             }
         }
         if scratch.candidates.is_empty() && self.always.is_empty() {
@@ -313,26 +336,149 @@ fn extract_data(
 const MIN_LITERAL: usize = 3;
 /// Most literals one rule may add to the prefilter.
 const MAX_LITERALS: usize = 64;
-/// How deep [`best_literals`] descends into groups and alternations.
+/// How deep [`collect`] descends into groups and alternations.
 const MAX_DEPTH: usize = 8;
+/// Most items of a concatenation one extraction looks at (bounds the work on long patterns).
+const WINDOW: usize = 16;
 
-/// Literals of which at least one occurs in every match of `pattern`, or `None`
-/// when the pattern has no selective ones (then the rule is tried on every record).
+/// Most literal sets kept per rule (the set bits of a `u8`, and plenty).
+const MAX_SETS: usize = 3;
+/// Shortest literal of a second or third set: they only thin out candidates.
+const MIN_EXTRA_LITERAL: usize = 4;
+
+/// Literals of which at least one occurs in every match of `pattern` (the best
+/// of [`required_literal_sets`]), or `None` when the pattern has no selective ones.
+#[cfg(test)]
+fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    required_literal_sets(pattern).into_iter().next()
+}
+
+/// Up to [`MAX_SETS`] literal sets such that every match of `pattern` contains a
+/// literal of each; empty when the pattern has no selective ones (then the rule
+/// is tried on every record).
 ///
 /// Not only the prefix and suffix sets of the whole pattern are candidates: any
 /// match of a concatenation `a b c` contains a match of each tail (`b c`, `c`)
 /// and of each head (`a b`), so the prefix set of every tail and the suffix set
-/// of every head are required literals too; so are those of a group repeated at
-/// least once, and the union of the alternatives' sets for an alternation. The
-/// set whose shortest literal is the longest wins (at least [`MIN_LITERAL`]
-/// bytes, at most [`MAX_LITERALS`] literals).
-fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+/// of every head are required too (also when cut short: any match holds a match
+/// of each contiguous run of items); so are those of a group repeated at least
+/// once, and the union of the alternatives' best sets for an alternation. The
+/// first set is the one whose shortest literal is the longest (at least
+/// [`MIN_LITERAL`] bytes, at most [`MAX_LITERALS`] literals); the others are
+/// the next best that share no literal (or piece of one) with those chosen.
+fn required_literal_sets(pattern: &str) -> Vec<Vec<Vec<u8>>> {
     // The same syntax defaults as `regex::Regex::new`, which compiled the rule.
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
-    best_literals(&hir, 0)
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
+        return Vec::new();
+    };
+    let mut cands = Vec::new();
+    collect(&hir, 0, &mut cands);
+    // Stable: among equals, the first found wins.
+    cands.sort_by_key(|c| std::cmp::Reverse(score(c)));
+    let mut chosen: Vec<Vec<Vec<u8>>> = Vec::new();
+    for c in cands {
+        if chosen.len() == MAX_SETS {
+            break;
+        }
+        let related = |a: &[u8], b: &[u8]| contains(a, b) || contains(b, a);
+        if chosen.is_empty()
+            || (c.iter().all(|l| l.len() >= MIN_EXTRA_LITERAL)
+                && !chosen
+                    .iter()
+                    .flatten()
+                    .any(|k| c.iter().any(|l| related(k, l))))
+        {
+            chosen.push(c);
+        }
+    }
+    chosen
+}
+
+/// The best required set of `hir` alone.
+fn best_literals(hir: &Hir, depth: usize) -> Option<Vec<Vec<u8>>> {
+    let mut cands = Vec::new();
+    collect(hir, depth, &mut cands);
+    let mut best: Option<Vec<Vec<u8>>> = None;
+    for c in cands {
+        if best.as_ref().map_or(true, |b| score(&c) > score(b)) {
+            best = Some(c);
+        }
+    }
+    best
+}
+
+/// Pushes every required literal set found in `hir` (see [`required_literal_sets`]).
+fn collect(hir: &Hir, depth: usize, out: &mut Vec<Vec<Vec<u8>>>) {
+    out.extend(extract(hir, true));
+    out.extend(extract(hir, false));
+    if depth >= MAX_DEPTH {
+        return;
+    }
+    match hir.kind() {
+        HirKind::Capture(c) => collect(&c.sub, depth + 1, out),
+        HirKind::Repetition(r) if r.min >= 1 => collect(&r.sub, depth + 1, out),
+        HirKind::Alternation(alts) => {
+            // A match is a match of one alternative, so it holds one of that one's literals.
+            let mut union = Vec::new();
+            for a in alts {
+                let Some(best) = best_literals(a, depth + 1) else {
+                    return;
+                };
+                union.extend(best);
+            }
+            out.extend(usable(union, false));
+        }
+        HirKind::Concat(_) => {
+            let mut items = Vec::new();
+            flatten(hir, &mut items);
+            for i in 0..items.len() {
+                // Any match holds a match of the tail items[i..] and of the head items[..=i].
+                let tail = &items[i..items.len().min(i + WINDOW)];
+                out.extend(extract(&Hir::concat(tail.to_vec()), true));
+                let head = &items[(i + 1).saturating_sub(WINDOW)..=i];
+                out.extend(extract(&Hir::concat(head.to_vec()), false));
+                // And a match of every item.
+                if matches!(
+                    items[i].kind(),
+                    HirKind::Alternation(_) | HirKind::Repetition(_)
+                ) {
+                    collect(&items[i], depth + 1, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Most literals for the first prefilter step: Aho-Corasick's SIMD searcher
+/// (Teddy) takes up to 64.
+const FIRST_STEP_LITERALS: usize = 64;
+
+/// The literals for the first step: every literal's first bytes, cut shorter
+/// until there are few enough (but not below [`MIN_LITERAL`] + 1 bytes), without
+/// those that start with another. Wherever a full literal occurs, one of these
+/// does too (at the same place).
+fn first_step_literals(lits: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut keep = lits.iter().map(Vec::len).max().unwrap_or(0);
+    loop {
+        let mut cut: Vec<Vec<u8>> = lits
+            .iter()
+            .map(|l| l[..l.len().min(keep)].to_vec())
+            .collect();
+        cut.sort();
+        cut.dedup();
+        // Sorted, a literal's prefixes come right before it (or before those it prefixes).
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(cut.len());
+        for l in cut {
+            if !out.last().is_some_and(|p| l.starts_with(p)) {
+                out.push(l);
+            }
+        }
+        if out.len() <= FIRST_STEP_LITERALS || keep <= MIN_LITERAL + 1 {
+            return out;
+        }
+        keep -= 1;
+    }
 }
 
 /// Drops the leading spaces and punctuation of each literal (keeping at least
@@ -340,7 +486,6 @@ fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
 /// the SIMD searcher keys on a literal's first bytes, which are then rarer in
 /// log text than `" - "` or `" | "`.
 fn trim_lead(lits: &mut Vec<Vec<u8>>) {
-    // Piece-wise trimming keeps the set required; `minimize` then drops repeats.
     for l in lits.iter_mut() {
         let lead = l
             .iter()
@@ -350,52 +495,6 @@ fn trim_lead(lits: &mut Vec<Vec<u8>>) {
         l.drain(..lead);
     }
     minimize(lits);
-}
-
-/// The best required-literal set of `hir` (see [`required_literals`]).
-fn best_literals(hir: &Hir, depth: usize) -> Option<Vec<Vec<u8>>> {
-    let mut best: Option<Vec<Vec<u8>>> = None;
-    let mut consider = |cand: Option<Vec<Vec<u8>>>| {
-        if let Some(c) = cand {
-            if best.as_ref().map_or(true, |b| score(&c) > score(b)) {
-                best = Some(c);
-            }
-        }
-    };
-    consider(extract(hir, true));
-    consider(extract(hir, false));
-    if depth >= MAX_DEPTH {
-        return best;
-    }
-    match hir.kind() {
-        HirKind::Capture(c) => consider(best_literals(&c.sub, depth + 1)),
-        HirKind::Repetition(r) if r.min >= 1 => consider(best_literals(&r.sub, depth + 1)),
-        HirKind::Alternation(alts) => {
-            // A match is a match of one alternative, so it holds one of that one's literals.
-            let mut union = Vec::new();
-            for a in alts {
-                union.extend(best_literals(a, depth + 1)?);
-            }
-            consider(usable(union, None));
-        }
-        HirKind::Concat(_) => {
-            let mut items = Vec::new();
-            flatten(hir, &mut items);
-            for i in 0..items.len() {
-                // Any match holds a match of the tail items[i..] and of the head items[..=i].
-                consider(extract(&Hir::concat(items[i..].to_vec()), true));
-                consider(extract(&Hir::concat(items[..=i].to_vec()), false));
-                if matches!(
-                    items[i].kind(),
-                    HirKind::Alternation(_) | HirKind::Repetition(_)
-                ) {
-                    consider(best_literals(&items[i], depth + 1));
-                }
-            }
-        }
-        _ => {}
-    }
-    best
 }
 
 /// The items of a concatenation, with nested concatenations and capture groups
@@ -419,30 +518,29 @@ fn extract(hir: &Hir, prefix: bool) -> Option<Vec<Vec<u8>>> {
     let lits = seq.literals()?;
     usable(
         lits.iter().map(|l| l.as_bytes().to_vec()).collect(),
-        Some(prefix),
+        !prefix,
     )
 }
 
 /// Turns a required set into a prefilter set: drops literals that contain another
 /// one (the shorter occurs whenever the longer does), then, while there are too
-/// many, cuts a prefix set's literals to their first bytes (a suffix set's to
-/// their last) — any piece of a required literal occurs wherever it does. `None`
+/// many, cuts the literals to their first bytes (their last with `from_end`, for
+/// suffix sets) — any piece of a required literal occurs wherever it does. `None`
 /// when a literal is shorter than [`MIN_LITERAL`] or the set stays too big.
-fn usable(mut lits: Vec<Vec<u8>>, prefix: Option<bool>) -> Option<Vec<Vec<u8>>> {
+fn usable(mut lits: Vec<Vec<u8>>, from_end: bool) -> Option<Vec<Vec<u8>>> {
     if lits.is_empty() || lits.iter().any(|l| l.len() < MIN_LITERAL) {
         return None;
     }
     minimize(&mut lits);
     if lits.len() > MAX_LITERALS {
-        let prefix = prefix?;
         let longest = lits.iter().map(Vec::len).max().unwrap_or(0);
         for keep in (MIN_LITERAL..longest).rev() {
             for l in &mut lits {
                 if l.len() > keep {
-                    if prefix {
-                        l.truncate(keep);
-                    } else {
+                    if from_end {
                         l.drain(..l.len() - keep);
+                    } else {
+                        l.truncate(keep);
                     }
                 }
             }
@@ -859,6 +957,7 @@ stream = "stdout"
         let rs = RuleSet::load(true, &[]).unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut total = 0;
+        let mut matched: Vec<String> = Vec::new();
         for log in [
             "tests/fixtures/logs/openwebui-0.12.4-info.log",
             "benches/data/openwebui-debug.log",
@@ -874,10 +973,41 @@ stream = "stdout"
             let recs = records_of(&rs, &bytes);
             assert!(recs.len() > 100, "{log}");
             total += same_as_naive(&rs, &recs);
+            matched.extend(
+                recs.iter()
+                    .filter(|r| !naive(&rs, r).is_empty())
+                    .take(300)
+                    .map(|r| r.text.clone()),
+            );
         }
         assert!(total > 10, "the logs hold events: {total}");
-        let recs: Vec<Record> = TRICKY.iter().map(|t| rec(t)).collect();
-        assert!(same_as_naive(&rs, &recs) >= 12);
+        // Variants of records that matched: twice, glued to another, behind
+        // non-ASCII text, broken across lines, cut short, in other case.
+        let mut tricky: Vec<String> = TRICKY.iter().map(|t| t.to_string()).collect();
+        for (i, t) in matched.iter().enumerate() {
+            let other = &matched[(i * 7 + 3) % matched.len()];
+            let mut half = t.len() / 2;
+            while !t.is_char_boundary(half) {
+                half -= 1;
+            }
+            tricky.extend([
+                format!("{t} {t}"),
+                format!("{other}\n{t}"),
+                format!("{t}{other}"),
+                format!("é🦀 {t}"),
+                t.replacen(" - ", " -\n ", 1),
+                t.replacen('"', "", 1),
+                t[..half].to_string(),
+                t[half..].to_string(),
+                t.to_lowercase(),
+                t.to_uppercase(),
+            ]);
+        }
+        let recs: Vec<Record> = tricky.iter().map(|t| rec(t)).collect();
+        assert!(
+            same_as_naive(&rs, &recs) > matched.len(),
+            "the variants match too"
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub struct TemplateError {
 
 impl Template {
     pub fn parse(text: &str, known: &[&str]) -> Result<Template, TemplateError> {
+        Template::parse_with(text, Some(known))
+    }
+
+    /// `known: None` accepts any field name (it may only exist at run time).
+    pub fn parse_with(text: &str, known: Option<&[&str]>) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let bytes = text.as_bytes();
@@ -43,7 +48,8 @@ impl Template {
                     });
                 };
                 let name = text[i + 1..i + close].trim();
-                if !known.contains(&name) {
+                if name.is_empty() || known.is_some_and(|k| !k.contains(&name)) {
+                    let known = known.unwrap_or(&[]);
                     let list = if known.is_empty() {
                         "none".to_string()
                     } else {
