@@ -10,6 +10,8 @@ mod support {
 mod cli;
 mod delivery;
 mod docker;
+#[cfg(feature = "image-tests")]
+mod image;
 mod rulepack;
 mod service;
 mod sinks;

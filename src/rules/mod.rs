@@ -451,8 +451,9 @@ fn collect(hir: &Hir, depth: usize, out: &mut Vec<Vec<Vec<u8>>>) {
 }
 
 /// Most literals for the first prefilter step: Aho-Corasick's SIMD searcher
-/// (Teddy) takes up to 64.
-const FIRST_STEP_LITERALS: usize = 64;
+/// (Teddy) takes up to 64, and up to 32 in its faster "slim" form (measured: a
+/// few percent faster than 64 longer ones with the built-in rules).
+const FIRST_STEP_LITERALS: usize = 32;
 
 /// The literals for the first step: every literal's first bytes, cut shorter
 /// until there are few enough (but not below [`MIN_LITERAL`] + 1 bytes), without
@@ -965,9 +966,10 @@ stream = "stdout"
             let Ok(mut bytes) = std::fs::read(dir.join(log)) else {
                 continue;
             };
-            // Unoptimised, the reference is slow: a few MB of the big log will do.
-            if cfg!(debug_assertions) && bytes.len() > 4 << 20 {
-                let cut = bytes[..4 << 20].iter().rposition(|&b| b == b'\n').unwrap();
+            // Unoptimised, the reference is slow: a MB of the big log will do
+            // (`cargo test --release` takes it all).
+            if cfg!(debug_assertions) && bytes.len() > 1 << 20 {
+                let cut = bytes[..1 << 20].iter().rposition(|&b| b == b'\n').unwrap();
                 bytes.truncate(cut);
             }
             let recs = records_of(&rs, &bytes);
@@ -976,7 +978,7 @@ stream = "stdout"
             matched.extend(
                 recs.iter()
                     .filter(|r| !naive(&rs, r).is_empty())
-                    .take(300)
+                    .take(100)
                     .map(|r| r.text.clone()),
             );
         }

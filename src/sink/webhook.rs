@@ -129,6 +129,13 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
             cause = s.to_string();
             src = s.source();
         }
+        if cause.contains("no records found")
+            || cause.contains("failed to lookup")
+            || cause.contains("Name or service not known")
+            || cause.contains("NXDomain")
+        {
+            return "cannot resolve the receiver's host name; check the URL, and that the name exists in the bridge's network (in compose: the service name)".into();
+        }
         format!("cannot connect: {cause}; is the receiver running and reachable from the bridge?")
     } else {
         let mut s = e.to_string();
