@@ -17,7 +17,8 @@
 //! * `split_assemble_match`: the same from raw bytes (the whole CPU path);
 //! * `match`: `RuleSet::matches` alone on pre-assembled records;
 //! * `naive_is_match`: baseline, every rule's regex `is_match` on every record;
-//! * `regexset`: baseline, one `regex::RegexSet` of all rule patterns per record.
+//! * `regexset`: baseline, one `regex::RegexSet` of all rule patterns per record (one-pass table
+//!   only, on the first 2000 records: with the full pack it takes tens of seconds per pass).
 //!
 //! `cargo bench --bench matching` takes about a minute and a half. For a profile:
 //! `perf record -g target/release/deps/matching-* --bench --profile-time 10 'debug_log/assemble_match$'`.
@@ -288,7 +289,9 @@ fn bench(c: &mut Criterion) {
     assert_eq!(run_full(&rules, &input), (recs, hits));
     assert_eq!(run_match(&rules, &records), hits);
     assert_eq!(run_naive(&rules, &records), hits, "prefilter lost a match");
-    assert_eq!(run_regexset(&rules, &set, &records), hits);
+    // One RegexSet over 50-odd patterns is very slow (tens of seconds per pass): baseline it on a slice.
+    let slice = &records[..records.len().min(2000)];
+    assert_eq!(run_regexset(&rules, &set, slice), run_naive(&rules, slice));
     assert_eq!(run_split(&input), lines);
 
     eprintln!(
@@ -336,11 +339,12 @@ fn bench(c: &mut Criterion) {
             b,
             best_of(3, || run_naive(&rules, &records)),
         );
+        let slice_bytes: usize = slice.iter().map(|r| r.text.len() + 1).sum();
         rate(
-            "regexset",
-            lines,
-            b,
-            best_of(3, || run_regexset(&rules, &set, &records)),
+            "regexset (first 2000 records)",
+            slice.len(),
+            slice_bytes,
+            best_of(1, || run_regexset(&rules, &set, slice)),
         );
     }
 
@@ -365,9 +369,6 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("naive_is_match", |b| {
         b.iter(|| run_naive(&rules, black_box(&records)))
-    });
-    g.bench_function("regexset", |b| {
-        b.iter(|| run_regexset(&rules, &set, black_box(&records)))
     });
     g.finish();
 }

@@ -21,7 +21,7 @@ pub mod template;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::CaptureLocations;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
@@ -90,6 +90,10 @@ struct Prefilter {
 }
 
 static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Up to this many literals the second step is a DFA (about 0.7 MB for the
+/// ~130 of the built-in rules); beyond, Aho-Corasick picks (a compact NFA).
+const MAX_DFA_LITERALS: usize = 256;
 
 /// One rule matched one record: the rule's index and its data fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,11 +194,20 @@ impl RuleSet {
         let prefilter = if literals.is_empty() {
             None
         } else {
-            let build =
-                |kind, lits: &[Vec<u8>]| AhoCorasick::builder().match_kind(kind).build(lits).ok();
+            let first = first_step_literals(&first_sets);
+            // A DFA scans the second step's long records faster (measured: ~14% of
+            // matching with the built-in rules) and stays small for this many literals.
+            let kind = (literals.len() <= MAX_DFA_LITERALS).then_some(AhoCorasickKind::DFA);
             match (
-                build(MatchKind::LeftmostFirst, &first_step_literals(&first_sets)),
-                build(MatchKind::Standard, &literals),
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(&first)
+                    .ok(),
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(kind)
+                    .build(&literals)
+                    .ok(),
             ) {
                 (Some(any), Some(all)) => Some(Prefilter {
                     any,
@@ -1051,9 +1064,16 @@ match = 'ünï(?P<c>.)çødé'
 id = "h"
 event = "h.h"
 match = 'abcd'
+[[rule]]
+id = "i"
+event = "i.i"
+match = 'user=(?P<u>\w+) .*action=(?:delete|purge) '
 "#)
         .unwrap();
-        assert_eq!(rs.prefiltered(), 7, "only c runs always");
+        assert_eq!(rs.prefiltered(), 8, "only c runs always");
+        // Rule i needs a literal of each of two sets, in either order in the text.
+        let sets = required_literal_sets(rs.rules()[8].regex.as_str());
+        assert_eq!(sets.len(), 2, "{sets:?}");
         // Pseudo-random lines from fragments that overlap literals in every way.
         let frags = [
             "abc",
@@ -1082,6 +1102,11 @@ match = 'abcd'
             "\t",
             "🦀",
             "=",
+            "user=bob ",
+            "user=",
+            "action=delete ",
+            "action=purge ",
+            "action=",
         ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = |n: usize| {
@@ -1091,7 +1116,7 @@ match = 'abcd'
             (seed % n as u64) as usize
         };
         let mut recs = Vec::new();
-        for i in 0..20_000 {
+        for i in 0..30_000 {
             let mut text = String::new();
             for _ in 0..next(6) {
                 text.push_str(frags[next(frags.len())]);
