@@ -509,26 +509,10 @@ fn state_dir_writable(dir: &Path) -> Result<(), String> {
 
 fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     let rules = if args.rules.is_empty() {
-        let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
-        let builtin = env
-            .bool("BRIDGE_DEFAULT_RULES")
-            .map_err(|e| Fail::usage(e.to_string()))?
-            .unwrap_or(true);
-        let extra: Vec<_> = env
-            .get("BRIDGE_RULES")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(Into::into)
-                    .collect()
-            })
-            .unwrap_or_default();
-        RuleSet::load(builtin, &extra)
+        run_rules()?
     } else {
-        RuleSet::load(false, &args.rules)
-    }
-    .map_err(|e| Fail::usage(e.to_string()))?;
+        RuleSet::load(false, &args.rules).map_err(|e| Fail::usage(e.to_string()))?
+    };
 
     let input = read_input(args.file.as_deref())?;
     let records = assemble_all(&rules, &input);
@@ -682,15 +666,14 @@ fn send_test() -> Result<ExitCode, Fail> {
     })
 }
 
-// ---- events ------------------------------------------------------------------
-
-fn events() -> Result<ExitCode, Fail> {
+/// The rules `run` would load: the built-in packs unless BRIDGE_DEFAULT_RULES=false, then BRIDGE_RULES.
+fn run_rules() -> Result<RuleSet, Fail> {
     let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
     let builtin = env
         .bool("BRIDGE_DEFAULT_RULES")
         .map_err(|e| Fail::usage(e.to_string()))?
         .unwrap_or(true);
-    let extra: Vec<_> = env
+    let extra: Vec<std::path::PathBuf> = env
         .get("BRIDGE_RULES")
         .map(|v| {
             v.split(',')
@@ -700,7 +683,13 @@ fn events() -> Result<ExitCode, Fail> {
                 .collect()
         })
         .unwrap_or_default();
-    let rules = RuleSet::load(builtin, &extra).map_err(|e| Fail::usage(e.to_string()))?;
+    RuleSet::load(builtin, &extra).map_err(|e| Fail::usage(e.to_string()))
+}
+
+// ---- events ------------------------------------------------------------------
+
+fn events() -> Result<ExitCode, Fail> {
+    let rules = run_rules()?;
     let mut by_event: BTreeMap<&str, Vec<&crate::rules::Rule>> = BTreeMap::new();
     for r in rules.rules().iter().filter(|r| r.fires) {
         by_event.entry(r.event.as_str()).or_default().push(r);

@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod record;
 pub mod rules;
 pub mod server;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod telemetry;

@@ -17,6 +17,8 @@ pub mod webhook;
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::shutdown::sleep_or_shutdown;
 use tracing::{error, info, warn};
 
 use crate::config::EventFilter;
@@ -189,16 +191,5 @@ pub async fn deliver_forever(
                 return;
             }
         }
-    }
-}
-
-/// Sleeps; returns true when shutdown came first.
-async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        r = shutdown.changed() => r.is_err() || *shutdown.borrow(),
     }
 }

@@ -35,6 +35,7 @@ use crate::health::{self, SourceState};
 use crate::metrics::{Metrics, METRICS};
 use crate::outbox::Outbox;
 use crate::record::{Cursor, Stream};
+use crate::shutdown::sleep_or_shutdown;
 
 /// How long a running container's stream may stay silent before re-attaching
 /// (a half-open connection is otherwise never noticed).
@@ -280,17 +281,6 @@ async fn connect_until_ready(
             return None;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Sleeps; true when shutdown came first.
-async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        r = shutdown.changed() => r.is_err() || *shutdown.borrow(),
     }
 }
 
