@@ -94,6 +94,15 @@ impl Assembler {
             }
         };
         let text = text.strip_suffix('\r').unwrap_or(text);
+        // Open WebUI run with a TTY (`docker run -t`, compose `tty: true`) colours its
+        // lines; rules are written for the plain text.
+        let plain;
+        let text = if memchr::memchr(0x1b, text.as_bytes()).is_some() {
+            plain = strip_ansi(text);
+            plain.as_str()
+        } else {
+            text
+        };
         let starts = match &self.cfg.start {
             None => true,
             Some(re) => self.start_shapes.sure_match(text.as_bytes()) || re.is_match(text),
@@ -202,6 +211,29 @@ impl Assembler {
         self.pool_bytes += cap;
         self.pool.push(text);
     }
+}
+
+/// `text` without ANSI escape sequences (CSI `ESC [ … letter`, and lone `ESC x`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() || c == '~' {
+                        break;
+                    }
+                }
+            }
+            Some(_) | None => {}
+        }
+    }
+    out
 }
 
 fn append(p: &mut Pending, cfg: &AssembleConfig, text: &str, end: Cursor, now: Instant) {
@@ -501,6 +533,19 @@ mod tests {
         a.flush_due(t0 + Duration::from_millis(250), &mut |r| out.push(r));
         assert_eq!(out.len(), 1);
         assert_eq!(a.oldest_pending_start(), None);
+    }
+
+    #[test]
+    fn colour_codes_are_removed_before_matching() {
+        let coloured = "\x1b[32m2026-11-27 08:01:50.446\x1b[0m | \x1b[1mINFO    \x1b[0m | \x1b[36mx\x1b[0m:\x1b[36my\x1b[0m:\x1b[36m1\x1b[0m - \x1b[1mhello\x1b[0m";
+        let recs = assemble(with_start(), &lines(coloured, Stream::Stdout));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            recs[0].text,
+            "2026-11-27 08:01:50.446 | INFO     | x:y:1 - hello"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("a\x1b[1;31mb\x1b[0mc\x1b"), "abc");
     }
 
     #[test]
