@@ -222,15 +222,13 @@ fn strip_ansi(text: &str) -> String {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() || c == '~' {
-                        break;
-                    }
+        // `ESC [ … final-letter` is a CSI sequence; any other escape drops one character.
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() || c == '~' {
+                    break;
                 }
             }
-            Some(_) | None => {}
         }
     }
     out
