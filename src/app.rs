@@ -427,7 +427,7 @@ fn check() -> Result<ExitCode, Fail> {
         }
     }
     if let Some(cfg) = &cfg {
-        match state_dir_writable(&cfg.state_dir) {
+        match crate::outbox::probe_writable(&cfg.state_dir) {
             Ok(()) => {
                 let _ = writeln!(out, "state: ok, {} is writable", cfg.state_dir.display());
             }
@@ -496,13 +496,6 @@ async fn check_docker(cfg: &Config) -> Result<String, String> {
             Err(e) => Err(docker::client::classify(&host, &e).to_string()),
         },
     }
-}
-
-fn state_dir_writable(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let probe = dir.join(format!(".owui-bridge-check-{}", std::process::id()));
-    std::fs::write(&probe, b"ok").map_err(|e| e.to_string())?;
-    std::fs::remove_file(&probe).map_err(|e| e.to_string())
 }
 
 // ---- test-rules ------------------------------------------------------------

@@ -75,7 +75,7 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 async fn readyz(State(st): State<Arc<ServerState>>) -> Response {
-    if let Err(e) = writable(&st.state_dir) {
+    if let Err(e) = crate::outbox::probe_writable(&st.state_dir) {
         return json(
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"ready": false, "reason": format!("the state directory {} is not writable: {e}", st.state_dir.display())}),
@@ -99,12 +99,6 @@ async fn readyz(State(st): State<Arc<ServerState>>) -> Response {
             serde_json::json!({"ready": false, "reason": reason}),
         ),
     }
-}
-
-fn writable(dir: &std::path::Path) -> std::io::Result<()> {
-    let probe = dir.join(".readyz");
-    std::fs::write(&probe, b"ok")?;
-    std::fs::remove_file(probe)
 }
 
 async fn metrics(State(st): State<Arc<ServerState>>) -> Response {

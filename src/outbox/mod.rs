@@ -80,6 +80,14 @@ pub struct Outbox {
     wake: Arc<std::sync::Mutex<HashMap<String, Arc<Notify>>>>,
 }
 
+/// Creates `dir` if needed and proves a file can be written there (`check`, `/readyz`).
+pub fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".owui-bridge-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(probe)
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -29,8 +29,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::chat::{self, Escaper, Fitted};
+use super::http;
 use super::retry::{parse_retry_after, Delivery};
-use super::webhook::describe_transport_error;
 use crate::config::mask_url;
 use crate::event::Event;
 
@@ -199,35 +199,21 @@ impl Discord {
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
         self.pace().await;
-        let body = serde_json::to_vec(&Self::render(ev)).unwrap_or_default();
-        let resp = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
+        let a = match http::post_json(&self.client, self.url.clone(), &Self::render(ev)).await {
+            Ok(a) => a,
             Err(e) => {
                 return Delivery::RetryLater {
                     after: None,
-                    reason: self.scrub(format!("Discord: {}", describe_transport_error(&e))),
+                    reason: self.scrub(format!("Discord: {e}")),
                 }
             }
         };
-        let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let remaining = header("x-ratelimit-remaining");
-        let reset_after = header("x-ratelimit-reset-after").and_then(|v| parse_retry_after(&v));
-        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
-        let text = resp.text().await.unwrap_or_default();
-        let outcome = outcome(status, &text, retry_after, reset_after);
+        let status = a.status;
+        let remaining = a.header("x-ratelimit-remaining").map(str::to_string);
+        let reset_after = a
+            .header("x-ratelimit-reset-after")
+            .and_then(parse_retry_after);
+        let outcome = outcome(status, &a.text, a.retry_after(), reset_after);
         // After a 429 the delivery loop already waits `after`; pacing is for
         // the sends that succeed, so the next one does not earn a 429.
         let empty = remaining.as_deref().map(str::trim) == Some("0");
@@ -236,16 +222,7 @@ impl Discord {
         } else {
             None
         });
-        match outcome {
-            Delivery::Reject { reason } => Delivery::Reject {
-                reason: self.scrub(reason),
-            },
-            Delivery::RetryLater { after, reason } => Delivery::RetryLater {
-                after,
-                reason: self.scrub(reason),
-            },
-            d => d,
-        }
+        outcome.map_reason(|r| self.scrub(r))
     }
 
     /// Waits while Discord said the bucket is empty (`X-RateLimit-Remaining: 0`).
@@ -264,13 +241,7 @@ impl Discord {
 
     /// No URL or token in reasons (they end up in logs and dead letters).
     fn scrub(&self, reason: String) -> String {
-        let mut r = reason.replace(self.url.as_str(), "<discord webhook>");
-        if let Some(token) = self.url.path_segments().and_then(|mut s| s.next_back()) {
-            if token.len() >= 8 {
-                r = r.replace(token, "****");
-            }
-        }
-        r
+        http::scrub_url(reason, &self.url, "<discord webhook>")
     }
 }
 

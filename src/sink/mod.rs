@@ -8,6 +8,7 @@
 
 pub mod chat;
 pub mod discord;
+pub mod http;
 pub mod retry;
 pub mod slack;
 pub mod telegram;

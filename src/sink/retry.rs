@@ -21,6 +21,20 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// The same outcome with its reason passed through `f` (to scrub secrets).
+    pub fn map_reason(self, f: impl FnOnce(String) -> String) -> Delivery {
+        match self {
+            Delivery::Delivered => Delivery::Delivered,
+            Delivery::RetryLater { after, reason } => Delivery::RetryLater {
+                after,
+                reason: f(reason),
+            },
+            Delivery::Reject { reason } => Delivery::Reject { reason: f(reason) },
+        }
+    }
+}
+
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
 

@@ -23,8 +23,8 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use super::chat::{self, Escaper};
-use super::retry::{parse_retry_after, Delivery};
-use super::webhook::describe_transport_error;
+use super::http;
+use super::retry::Delivery;
 use crate::config::mask_url;
 use crate::event::Event;
 
@@ -188,51 +188,20 @@ impl Slack {
     }
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
-        let body = serde_json::to_vec(&Self::render(ev)).unwrap_or_default();
-        let resp = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                return Delivery::RetryLater {
-                    after: None,
-                    reason: self.scrub(format!("Slack: {}", describe_transport_error(&e))),
-                }
-            }
+        let outcome = match http::post_json(&self.client, self.url.clone(), &Self::render(ev)).await
+        {
+            Ok(a) => outcome(a.status, &a.text, a.retry_after()),
+            Err(e) => Delivery::RetryLater {
+                after: None,
+                reason: format!("Slack: {e}"),
+            },
         };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = resp.text().await.unwrap_or_default();
-        match outcome(status, &text, retry_after) {
-            Delivery::Reject { reason } => Delivery::Reject {
-                reason: self.scrub(reason),
-            },
-            Delivery::RetryLater { after, reason } => Delivery::RetryLater {
-                after,
-                reason: self.scrub(reason),
-            },
-            d => d,
-        }
+        outcome.map_reason(|r| self.scrub(r))
     }
 
-    /// No URL or secret path in reasons.
+    /// No webhook URL or its secret in reasons.
     fn scrub(&self, reason: String) -> String {
-        let mut r = reason.replace(self.url.as_str(), "<slack webhook>");
-        if let Some(secret) = self.url.path_segments().and_then(|mut s| s.next_back()) {
-            if secret.len() >= 8 {
-                r = r.replace(secret, "****");
-            }
-        }
-        r
+        http::scrub_url(reason, &self.url, "<slack webhook>")
     }
 }
 

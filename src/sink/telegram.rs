@@ -29,8 +29,8 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use super::chat::{self, Escaper, Fitted};
-use super::retry::{parse_retry_after, Delivery};
-use super::webhook::describe_transport_error;
+use super::http;
+use super::retry::Delivery;
 use crate::config::mask_url;
 use crate::event::Event;
 
@@ -287,42 +287,18 @@ impl Telegram {
             }
         };
         for body in self.render(ev) {
-            let resp = self
-                .client
-                .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(&body).unwrap_or_default())
-                .send()
-                .await;
-            let resp = match resp {
-                Ok(r) => r,
+            let a = match http::post_json(&self.client, url.clone(), &body).await {
+                Ok(a) => a,
                 Err(e) => {
                     return Delivery::RetryLater {
                         after: None,
-                        reason: self.scrub(format!("Telegram: {}", describe_transport_error(&e))),
+                        reason: self.scrub(format!("Telegram: {e}")),
                     }
                 }
             };
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let text = resp.text().await.unwrap_or_default();
-            match outcome(status, &text, retry_after, &self.cfg) {
+            match outcome(a.status, &a.text, a.retry_after(), &self.cfg) {
                 Delivery::Delivered => continue,
-                Delivery::Reject { reason } => {
-                    return Delivery::Reject {
-                        reason: self.scrub(reason),
-                    }
-                }
-                Delivery::RetryLater { after, reason } => {
-                    return Delivery::RetryLater {
-                        after,
-                        reason: self.scrub(reason),
-                    }
-                }
+                failed => return failed.map_reason(|r| self.scrub(r)),
             }
         }
         Delivery::Delivered
