@@ -18,7 +18,7 @@ use crate::event::{hostname, record_time, Event, Origin};
 use crate::outbox::Outbox;
 use crate::pipeline::{Output, Pipeline};
 use crate::record::{Assembler, Record, Stream};
-use crate::rules::{shape, Limiter, Memory, RuleSet, Scratch};
+use crate::rules::{Correlator, Hit, Ready, RuleSet, Scratch};
 use crate::sink::{self, Delivery, Route, Sink};
 use crate::source::docker::{self, DockerConfig, Target};
 use crate::source::file::StartAt;
@@ -510,15 +510,45 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     let input = read_input(args.file.as_deref())?;
     let records = assemble_all(&rules, &input);
     let mut hits_per_rule = vec![0u64; rules.rules().len()];
-    let mut held = 0u64;
-    let mut limiter = Limiter::default();
-    let mut memory = Memory::default();
+    let mut offered = 0u64;
+    // Held events carry their record's first line number.
+    let mut correlator: Correlator<u64> = Correlator::default();
+    let mut ready = Vec::new();
+    // One fixed "now": a replay waits by log time only, never by the clock.
+    let now = Instant::now();
     let mut missed = 0u64;
     let mut scratch = Scratch::default();
     let mut hits = Vec::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
+    let mut print = |line: u64, h: &Hit, out: &mut dyn Write| {
+        hits_per_rule[h.rule] += 1;
+        let rule = &rules.rules()[h.rule];
+        let data: BTreeMap<&str, &str> = h
+            .data
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let line = TestHit {
+            line,
+            rule: &rule.id,
+            event: &rule.event,
+            data,
+        };
+        let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+    };
+    let mut emit = |ready: &mut Vec<Ready<u64>>, current: u64, out: &mut dyn Write| {
+        for r in ready.drain(..) {
+            match r {
+                Ready::Current(h) => print(current, &h, out),
+                Ready::Held(h, line) => print(line, &h, out),
+            }
+        }
+    };
     for rec in &records {
+        let at = record_time(rec);
+        correlator.expire(Some(at), now, &mut ready);
         hits.clear();
         rules.matches(rec, &mut scratch, &mut hits);
         if hits.is_empty() {
@@ -527,30 +557,16 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
                 let _ = writeln!(err, "missed (line {}): {}", rec.first_line, rec.text);
             }
         }
-        for h in &mut hits {
+        for h in hits.drain(..) {
             let rule = &rules.rules()[h.rule];
-            if !shape(&mut memory, &mut limiter, rule, h, record_time(rec)) {
-                if !rule.fires {
-                    continue;
-                }
-                held += 1;
-                continue;
-            }
-            hits_per_rule[h.rule] += 1;
-            let data: BTreeMap<&str, &str> = h
-                .data
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let line = TestHit {
-                line: rec.first_line,
-                rule: &rule.id,
-                event: &rule.event,
-                data,
-            };
-            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+            offered += u64::from(rule.fires);
+            correlator.offer(rule, h, at, now, || rec.first_line, &mut ready);
         }
+        emit(&mut ready, rec.first_line, &mut out);
     }
+    correlator.drain(&mut ready);
+    emit(&mut ready, 0, &mut out);
+    let held = offered - hits_per_rule.iter().sum::<u64>();
     let _ = out.flush();
     let lines = input.iter().filter(|&&b| b == b'\n').count()
         + usize::from(!input.is_empty() && !input.ends_with(b"\n"));

@@ -56,7 +56,13 @@ impl Event {
     /// followed source (container id, file path) for the id.
     pub fn new(rule: &Rule, hit: &Hit, rec: &Record, source_key: &str, origin: &Origin) -> Event {
         let id = event_id(source_key, rec, &rule.id);
-        let data: BTreeMap<String, String> = hit.data.iter().cloned().collect();
+        // `_…` fields only build correlation keys.
+        let data: BTreeMap<String, String> = hit
+            .data
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .cloned()
+            .collect();
         let message = rule.message.as_ref().map(|t| {
             t.render(|k| match k {
                 "rule" => Some(rule.id.as_str()),

@@ -4,7 +4,8 @@
 //! The checkpoint never passes a record that is still being assembled, so a
 //! restart re-reads any half-seen record whole. Stores are batched: a commit
 //! happens when a batch produced events, or at most every second for a
-//! checkpoint alone, so quiet matching costs no disk writes per line.
+//! checkpoint alone, so quiet matching costs no disk writes per line. Events
+//! held by `wait_for` keep the checkpoint before their records too.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::event::{record_time, Event, Origin};
 use crate::metrics::{Metrics, METRICS};
 use crate::outbox::{Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Record};
-use crate::rules::{shape, Hit, Limiter, Memory, RuleSet, Scratch};
+use crate::rules::{Correlator, Hit, Ready, RuleSet, Scratch};
 use crate::sink::Route;
 use crate::source::Input;
 
@@ -42,9 +43,9 @@ pub struct Pipeline {
     rules: Arc<RuleSet>,
     assembler: Assembler,
     scratch: Scratch,
-    limiter: Limiter,
-    memory: Memory,
+    correlator: Correlator<Held>,
     hits: Vec<Hit>,
+    ready: Vec<Ready<Held>>,
     records: Vec<Record>,
     source_key: String,
     origin: Origin,
@@ -55,6 +56,13 @@ pub struct Pipeline {
     dirty: bool,
     last_commit: Instant,
     pub stats: Stats,
+}
+
+/// What a held event needs to become an event later: its record, and the
+/// rules that matched it (they may have been reloaded since).
+pub struct Held {
+    rules: Arc<RuleSet>,
+    rec: Record,
 }
 
 /// How the input ended.
@@ -78,9 +86,9 @@ impl Pipeline {
             rules,
             assembler,
             scratch: Scratch::default(),
-            limiter: Limiter::default(),
-            memory: Memory::default(),
+            correlator: Correlator::default(),
             hits: Vec::new(),
+            ready: Vec::new(),
             records: Vec::new(),
             source_key,
             origin,
@@ -104,7 +112,13 @@ impl Pipeline {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = self.assembler.next_deadline();
+            let deadline = [
+                self.assembler.next_deadline(),
+                self.correlator.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let flush_timer = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -162,52 +176,83 @@ impl Pipeline {
         self.dirty |= !records.is_empty();
         self.process(&mut records);
         self.records = records;
+        self.correlator.expire(None, now, &mut self.ready);
+        self.emit_ready(None);
     }
 
     fn process(&mut self, records: &mut Vec<Record>) {
+        let rules = self.rules.clone();
+        let now = Instant::now();
         for rec in records.drain(..) {
             self.stats.records += 1;
             Metrics::add(&METRICS.records, 1);
+            let at = record_time(&rec);
+            self.correlator.expire(Some(at), now, &mut self.ready);
             self.hits.clear();
-            self.rules.matches(&rec, &mut self.scratch, &mut self.hits);
-            for hit in &mut self.hits {
-                let rule = &self.rules.rules()[hit.rule];
-                if !shape(
-                    &mut self.memory,
-                    &mut self.limiter,
-                    rule,
-                    hit,
-                    record_time(&rec),
-                ) {
-                    continue;
-                }
-                let ev = Event::new(rule, hit, &rec, &self.source_key, &self.origin);
-                self.stats.events += 1;
-                METRICS.event(&ev.event);
-                match &self.output {
-                    Output::DryRun => {
-                        let mut out = std::io::stdout().lock();
-                        let _ = writeln!(out, "{}", ev.body);
-                    }
-                    Output::Outbox { routes, .. } => {
-                        let sinks: Vec<String> = routes
-                            .iter()
-                            .filter(|r| r.events.allows(&ev.event))
-                            .map(|r| r.sink.clone())
-                            .collect();
-                        if !sinks.is_empty() {
-                            self.pending.push((ev, sinks));
-                        }
+            rules.matches(&rec, &mut self.scratch, &mut self.hits);
+            for hit in self.hits.drain(..) {
+                let rule = &rules.rules()[hit.rule];
+                let held = || Held {
+                    rules: rules.clone(),
+                    rec: rec.clone(),
+                };
+                self.correlator
+                    .offer(rule, hit, at, now, held, &mut self.ready);
+            }
+            self.emit_ready(Some((&rules, &rec)));
+            self.assembler.recycle(rec.text);
+        }
+    }
+
+    /// Turns what the correlator released into events; `current` is the
+    /// record being processed, for its own hits.
+    fn emit_ready(&mut self, current: Option<(&RuleSet, &Record)>) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for r in ready.drain(..) {
+            match r {
+                Ready::Held(hit, held) => self.emit(&held.rules.rules()[hit.rule], &hit, &held.rec),
+                Ready::Current(hit) => {
+                    if let Some((rules, rec)) = current {
+                        self.emit(&rules.rules()[hit.rule], &hit, rec);
                     }
                 }
             }
-            self.assembler.recycle(rec.text);
+        }
+        self.ready = ready;
+    }
+
+    fn emit(&mut self, rule: &crate::rules::Rule, hit: &Hit, rec: &Record) {
+        let ev = Event::new(rule, hit, rec, &self.source_key, &self.origin);
+        self.stats.events += 1;
+        self.dirty = true;
+        METRICS.event(&ev.event);
+        match &self.output {
+            Output::DryRun => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", ev.body);
+            }
+            Output::Outbox { routes, .. } => {
+                let sinks: Vec<String> = routes
+                    .iter()
+                    .filter(|r| r.events.allows(&ev.event))
+                    .map(|r| r.sink.clone())
+                    .collect();
+                if !sinks.is_empty() {
+                    self.pending.push((ev, sinks));
+                }
+            }
         }
     }
 
     /// The position a restart may resume from: before any half-built record.
     fn safe_cursor(&self) -> Option<Cursor> {
-        self.assembler.oldest_pending_start().or(self.read_to)
+        let held = self.correlator.held().map(|h| h.rec.start);
+        self.assembler
+            .oldest_pending_start()
+            .into_iter()
+            .chain(held)
+            .min_by_key(Cursor::order_key)
+            .or(self.read_to)
     }
 
     fn maybe_commit(&mut self) -> Result<(), OutboxError> {
@@ -243,6 +288,10 @@ impl Pipeline {
             self.assembler.flush_all(&mut |r| records.push(r));
             self.process(&mut records);
         }
+        // Held events go out now, without the data they waited for: a stdin
+        // source cannot re-read them after a restart.
+        self.correlator.drain(&mut self.ready);
+        self.emit_ready(None);
         self.commit()
     }
 }

@@ -330,3 +330,85 @@ async fn restart_resumes_after_the_checkpoint_without_resending() {
     b.terminate();
     rx.stop().await;
 }
+
+/// An access line and, just after it, Open WebUI's audit record naming the user.
+fn access(ts: &str, method: &str, path: &str) -> String {
+    format!("2026-11-27 {ts} | INFO     | uvicorn.protocols.http.httptools_impl:send:482 - 203.0.113.7:0 - \"{method} {path} HTTP/1.1\" 200")
+}
+
+fn audit(ts: &str, method: &str, path: &str, email: &str) -> String {
+    format!("2026-11-27 {ts} | INFO     | open_webui.utils.audit:write:83 -  - {{\"auditable\": true, \"id\": \"a-{ts}\", \"user\": {{\"id\": \"u-1\", \"email\": \"{email}\", \"role\": \"admin\", \"name\": \"Alice\"}}, \"audit_level\": \"METADATA\", \"verb\": \"{method}\", \"request_uri\": \"http://owui:8080{path}\", \"user_agent\": \"curl\", \"source_ip\": \"203.0.113.7\", \"request_object\": \"\", \"response_object\": \"\", \"response_status_code\": null}}")
+}
+
+/// `wait_for` through the real binary: an event waits for the audit record
+/// that follows its access line, goes out without it when none comes (the log
+/// going quiet), and an event held at `kill -9` is neither lost nor doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_for_their_audit_record_and_none_is_lost_to_kill_9() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    let log = s.path("owui.log");
+    let chat = "/api/v1/chats/0f8c2a4e-1b3d-4e5f-8a9b-c1d2e3f4a5b6";
+    let file = "/api/v1/files/3f2c9a1e-8a4b-4c3e-9f1a-0d2e5b6c7a88";
+    let user = "/api/v1/users/c6f1c6ea-6055-41f5-a173-8100a7ced81a";
+    append(
+        &log,
+        &[
+            // An audited request no rule fires for: the audit log is on.
+            audit(
+                "08:00:00.000",
+                "POST",
+                "/api/v1/configs/banners",
+                "alice@example.com",
+            ),
+            access("08:00:01.000", "DELETE", chat),
+            audit("08:00:01.005", "DELETE", chat, "alice@example.com"),
+        ],
+    );
+    let source = format!("file:{}", log.display());
+    let url = rx.url();
+    let env = env_for(&url);
+    let a = s.spawn(&["run", "--source", &source], &env, "a.log");
+    let got = rx.wait_for_accepted(1, Duration::from_secs(15)).await;
+    assert_eq!(got[0].event(), "chat.deleted", "{}", a.log_text());
+    assert_eq!(got[0].json["data"]["actor_email"], "alice@example.com");
+    assert_eq!(got[0].json["data"]["actor_role"], "admin");
+    assert!(
+        got[0].json["data"].get("_path").is_none(),
+        "key fields stay in"
+    );
+
+    // No audit record follows (a path Open WebUI does not audit): after the
+    // wait, by the clock, the event goes out as it is.
+    append(&log, &[access("08:00:02.000", "DELETE", file)]);
+    let got = rx.wait_for_accepted(2, Duration::from_secs(15)).await;
+    assert_eq!(got[1].event(), "file.deleted");
+    assert!(got[1].json["data"].get("actor_email").is_none());
+
+    // Killed while an event waits: the checkpoint stayed before its record.
+    append(&log, &[access("08:00:03.000", "DELETE", user)]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(rx.accepted().len(), 2, "still waiting: {}", a.log_text());
+    a.kill9();
+    append(
+        &log,
+        &[audit("08:00:03.004", "DELETE", user, "alice@example.com")],
+    );
+    let b = s.spawn(&["run", "--source", &source], &env, "b.log");
+    let got = rx.wait_for_accepted(3, Duration::from_secs(15)).await;
+    assert_eq!(got[2].event(), "user.deleted", "{}", b.log_text());
+    assert_eq!(
+        got[2].json["data"]["user_id"],
+        "c6f1c6ea-6055-41f5-a173-8100a7ced81a"
+    );
+    // The earlier events are not sent again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ids: BTreeSet<String> = rx.accepted().iter().map(|r| r.id().to_string()).collect();
+    assert_eq!(rx.accepted().len(), 3, "{}", b.log_text());
+    assert_eq!(ids.len(), 3);
+    for r in &rx.accepted() {
+        assert_well_formed(r);
+    }
+    b.terminate();
+    rx.stop().await;
+}

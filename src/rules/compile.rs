@@ -7,7 +7,8 @@ use std::time::Duration;
 use regex::Regex;
 use toml::Spanned;
 
-use super::file::{RawRecord, RawRule, RuleFileError, Source};
+use super::correlate::Key;
+use super::file::{RawRecall, RawRecord, RawRule, RuleFileError, Source};
 use super::template::Template;
 use crate::config::parse_duration;
 use crate::record::{AssembleConfig, Stream};
@@ -59,9 +60,12 @@ pub struct Rule {
     pub id: String,
     /// False for a rule that only `remember`s: it produces no event itself.
     pub fires: bool,
-    pub remember: Option<String>,
+    pub remember: Option<Key>,
     /// `(key, within)`: merge data remembered under `key` at most `within` earlier.
-    pub recall: Option<(String, Duration)>,
+    pub recall: Option<(Key, Duration)>,
+    /// `(key, within)`: hold the event until a record is remembered under `key`
+    /// (its data merged in) or `within` has passed.
+    pub wait_for: Option<(Key, Duration)>,
     pub event: String,
     pub description: String,
     pub regex: Regex,
@@ -71,6 +75,8 @@ pub struct Rule {
     /// Open WebUI log level that shows the records (`DEBUG`, `INFO`, …), or `docker`.
     pub level: String,
     pub cooldown: Option<Duration>,
+    /// Events whose key renders the same share one cooldown, across rules.
+    pub cooldown_key: Option<Template>,
     pub threshold: Option<Threshold>,
     /// Named capture groups, in pattern order.
     pub captures: Vec<String>,
@@ -124,32 +130,18 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     let remember = raw
         .remember
         .as_ref()
-        .map(|k| k.get_ref().trim().to_string());
-    if let Some(k) = &raw.remember {
-        if k.get_ref().trim().is_empty() {
-            return Err(src.error_at(
-                k.span().start,
-                format!("rule '{id}': remember needs a key name, e.g. remember = \"signin\""),
-                None,
-            ));
-        }
-    }
-    let recall = match &raw.recall {
-        None => None,
-        Some(r) => {
-            let within = match &r.get_ref().within {
-                None => Duration::from_secs(10),
-                Some(w) => parse_duration(w).map_err(|e| {
-                    src.error_at(
-                        r.span().start,
-                        format!("rule '{id}': recall.within: {e}"),
-                        None,
-                    )
-                })?,
-            };
-            Some((r.get_ref().key.trim().to_string(), within))
-        }
-    };
+        .map(|k| key(src, &id, k.span().start, k.get_ref(), "remember"))
+        .transpose()?;
+    let recall = raw
+        .recall
+        .as_ref()
+        .map(|r| keyed_wait(src, &id, r, "recall", Duration::from_secs(10)))
+        .transpose()?;
+    let wait_for = raw
+        .wait_for
+        .as_ref()
+        .map(|r| keyed_wait(src, &id, r, "wait_for", Duration::from_secs(2)))
+        .transpose()?;
     // A rule that only remembers fires no event of its own.
     let placeholder;
     let event = match (&raw.event, remember.is_some() || recall.is_some()) {
@@ -257,16 +249,36 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     }
     let mut with_data = known.clone();
     with_data.extend(raw.data.keys().map(String::as_str));
+    // Recalled fields are only known at run time: any name is allowed then.
+    let names = if recall.is_some() || wait_for.is_some() {
+        None
+    } else {
+        Some(with_data.as_slice())
+    };
+    let cooldown_key = raw
+        .cooldown_key
+        .as_ref()
+        .map(|k| {
+            Template::parse_with(k.get_ref(), names).map_err(|e| {
+                src.error_at(
+                    src.offset_in_value(&k.span(), e.offset),
+                    format!("rule '{id}': cooldown_key: {}", e.message),
+                    None,
+                )
+            })
+        })
+        .transpose()?;
+    if cooldown_key.is_some() && cooldown.is_none() {
+        return Err(src.error_at(
+            raw.cooldown_key.as_ref().map_or(here, |k| k.span().start),
+            format!("rule '{id}': cooldown_key without a cooldown"),
+            Some("add cooldown = \"60s\" (the period the key's events share)".into()),
+        ));
+    }
     let message = raw
         .message
         .as_ref()
         .map(|m| {
-            // Recalled fields are only known at run time: any name is allowed then.
-            let names = if recall.is_some() {
-                None
-            } else {
-                Some(with_data.as_slice())
-            };
             Template::parse_with(m.text.get_ref(), names).map_err(|e| {
                 src.error_at(
                     src.offset_in_value(&m.text.span(), e.offset),
@@ -282,6 +294,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         fires,
         remember,
         recall,
+        wait_for,
         event: event.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
         regex,
@@ -290,12 +303,43 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         severity,
         level,
         cooldown,
+        cooldown_key,
         threshold,
         captures,
         data,
         message,
         origin: src.name.to_string(),
     })))
+}
+
+/// A `remember` / `recall` / `wait_for` key: a template over the rule's data.
+fn key(src: &Source, id: &str, at: usize, text: &str, what: &str) -> Result<Key, RuleFileError> {
+    let text = text.trim();
+    let fix = || {
+        Some(format!("use a name such as {what} = \"signin\", or a template such as \"audit {{method}} {{path}}\""))
+    };
+    if text.is_empty() {
+        return Err(src.error_at(at, format!("rule '{id}': {what} needs a key"), fix()));
+    }
+    Key::parse(text)
+        .map_err(|e| src.error_at(at, format!("rule '{id}': {what} key: {}", e.message), fix()))
+}
+
+/// `recall = { key, within }` and `wait_for = { key, within }`.
+fn keyed_wait(
+    src: &Source,
+    id: &str,
+    raw: &Spanned<RawRecall>,
+    what: &str,
+    default: Duration,
+) -> Result<(Key, Duration), RuleFileError> {
+    let at = raw.span().start;
+    let within = match &raw.get_ref().within {
+        None => default,
+        Some(w) => parse_duration(w)
+            .map_err(|e| src.error_at(at, format!("rule '{id}': {what}.within: {e}"), None))?,
+    };
+    Ok((key(src, id, at, &raw.get_ref().key, what)?, within))
 }
 
 fn threshold(

@@ -1,31 +1,79 @@
-//! Correlation between records (`remember` / `recall`), like fail2ban's
-//! multi-line ids: a rule keeps a record's data under a key, and a later rule
-//! takes it into its own event. Open WebUI logs `authenticate_user: <email>`
-//! before the sign-in's access line, which alone says whether it worked; the
-//! pair becomes one `user.login` event with the email. Entries are kept in
-//! record order per followed source and consumed by the first recall.
+//! Correlation between records, like fail2ban's multi-line ids: a rule
+//! `remember`s a record's data under a key, and another rule's event takes it
+//! in — looking back (`recall`: the data was logged before, as Open WebUI's
+//! `authenticate_user: <email>` before the sign-in's access line) or waiting
+//! ahead (`wait_for`: the data comes after, as the audit log's acting user
+//! after the access line). Keys are templates over the data, so records pair
+//! per request (`audit {method} {path}`). The [`Correlator`] also runs each
+//! event past threshold and cooldown; it is per followed source, in record
+//! order, and every time in it is the record's own, so a replayed log pairs
+//! as it did live.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::template::{Template, TemplateError};
 use super::{Hit, Limiter, Rule};
 
 /// Most entries kept per key (a burst of sign-ins that never complete).
 const MAX_PER_KEY: usize = 256;
+/// Remembered data nobody took is dropped after this long.
+const MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
+/// Most events held at once; beyond it the oldest goes out without its data.
+const MAX_WAITING: usize = 10_000;
 
 /// Data fields as a rule produced them.
 type Data = Vec<(String, String)>;
 
+/// A correlation key: a template over the data, and its family, the text
+/// before the first field. `wait_for` only holds events once a record of its
+/// family has been remembered in this source, so a log that never carries
+/// the awaited records (audit log off) delays nothing.
+#[derive(Debug, Clone)]
+pub struct Key {
+    template: Template,
+    family: String,
+    /// On a `remember` key: whether some rule recalls this family (set by the
+    /// rule set); if none does, data no held event takes is not kept.
+    pub recalled: bool,
+}
+
+impl Key {
+    pub fn parse(text: &str) -> Result<Key, TemplateError> {
+        let template = Template::parse_with(text, None)?;
+        let family = text.split('{').next().unwrap_or("").trim().to_string();
+        Ok(Key {
+            template,
+            family,
+            recalled: true,
+        })
+    }
+
+    pub fn family(&self) -> &str {
+        &self.family
+    }
+
+    pub fn render(&self, data: &Data) -> String {
+        self.template
+            .render(|k| data.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()))
+    }
+}
+
 #[derive(Default)]
 pub struct Memory {
     entries: HashMap<String, VecDeque<(DateTime<Utc>, Data)>>,
+    stored: u64,
 }
 
 impl Memory {
-    pub fn remember(&mut self, key: &str, at: DateTime<Utc>, data: Data) {
-        let q = self.entries.entry(key.to_string()).or_default();
+    pub fn remember(&mut self, key: String, at: DateTime<Utc>, data: Data) {
+        self.stored += 1;
+        if self.stored % 1024 == 0 {
+            self.prune(at);
+        }
+        let q = self.entries.entry(key).or_default();
         if q.len() >= MAX_PER_KEY {
             q.pop_front();
         }
@@ -41,31 +89,169 @@ impl Memory {
         }
         q.pop_front().map(|(_, d)| d)
     }
+
+    /// Drops what is older than [`MAX_AGE`]: distinct keys (paths, emails)
+    /// must not grow memory forever.
+    fn prune(&mut self, at: DateTime<Utc>) {
+        self.entries.retain(|_, q| {
+            while q.front().is_some_and(|(t, _)| at - *t > MAX_AGE) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+    }
 }
 
-/// What happens to one hit before it becomes an event: recalled data merged
-/// (the hit's own fields win), data remembered, then threshold and cooldown.
-/// False when no event is to be made of it.
-pub fn shape(
-    memory: &mut Memory,
-    limiter: &mut Limiter,
-    rule: &Rule,
-    hit: &mut Hit,
+/// An event that is ready: from the record being offered, or one that was
+/// held and carries what its caller stored with it.
+#[derive(Debug)]
+pub enum Ready<T> {
+    Current(Hit),
+    Held(Hit, T),
+}
+
+struct Waiting<T> {
+    key: String,
+    /// When the record was logged: events of one record share the data.
     at: DateTime<Utc>,
-) -> bool {
-    if let Some((key, within)) = &rule.recall {
-        if let Some(found) = memory.recall(key, *within, at) {
-            for (k, v) in found {
-                if !hit.data.iter().any(|(own, _)| *own == k) {
-                    hit.data.push((k, v));
+    /// Released once a record logged after this arrives without its data.
+    until: DateTime<Utc>,
+    /// Released at this wall-clock time when the log goes quiet.
+    deadline: Instant,
+    hit: Hit,
+    context: T,
+}
+
+/// Per-source correlation state: remembered data, held events, limits.
+/// `T` is what the caller needs to turn a held hit into an event later (its
+/// record and rules).
+pub struct Correlator<T> {
+    memory: Memory,
+    limiter: Limiter,
+    waiting: VecDeque<Waiting<T>>,
+    families: HashSet<String>,
+}
+
+impl<T> Default for Correlator<T> {
+    fn default() -> Self {
+        Correlator {
+            memory: Memory::default(),
+            limiter: Limiter::default(),
+            waiting: VecDeque::new(),
+            families: HashSet::new(),
+        }
+    }
+}
+
+impl<T> Correlator<T> {
+    /// One hit of `rule` on a record logged at `at`: recalled data merged
+    /// (the hit's own fields win), data remembered or handed to the event
+    /// waiting for it, then threshold and cooldown, then `wait_for`. What is
+    /// ready goes to `out`, oldest first; `context` is asked for only when
+    /// this hit's event is held.
+    pub fn offer(
+        &mut self,
+        rule: &Rule,
+        mut hit: Hit,
+        at: DateTime<Utc>,
+        now: Instant,
+        context: impl FnOnce() -> T,
+        out: &mut Vec<Ready<T>>,
+    ) {
+        if let Some((key, within)) = &rule.recall {
+            if let Some(found) = self.memory.recall(&key.render(&hit.data), *within, at) {
+                merge(&mut hit.data, found);
+            }
+        }
+        if let Some(key) = &rule.remember {
+            self.families.insert(key.family.clone());
+            let k = key.render(&hit.data);
+            let first = self.waiting.iter().find(|w| w.key == k && at <= w.until);
+            match first.map(|w| w.at) {
+                // Every event of that record (user.login_failed and the
+                // brute-force alarm on one access line) takes the data.
+                Some(of) => {
+                    let (done, wait): (VecDeque<_>, VecDeque<_>) =
+                        std::mem::take(&mut self.waiting)
+                            .into_iter()
+                            .partition(|w| w.key == k && w.at == of);
+                    self.waiting = wait;
+                    for mut w in done {
+                        merge(&mut w.hit.data, hit.data.clone());
+                        out.push(Ready::Held(w.hit, w.context));
+                    }
                 }
+                None if key.recalled => self.memory.remember(k, at, hit.data.clone()),
+                None => {}
+            }
+        }
+        if !rule.fires || !self.limiter.admit(rule, &mut hit, at) {
+            return;
+        }
+        match &rule.wait_for {
+            Some((key, within)) if self.families.contains(&key.family) => {
+                if self.waiting.len() >= MAX_WAITING {
+                    if let Some(w) = self.waiting.pop_front() {
+                        out.push(Ready::Held(w.hit, w.context));
+                    }
+                }
+                self.waiting.push_back(Waiting {
+                    key: key.render(&hit.data),
+                    at,
+                    until: at + chrono::Duration::from_std(*within).unwrap_or(MAX_AGE),
+                    deadline: now + *within,
+                    hit,
+                    context: context(),
+                });
+            }
+            _ => out.push(Ready::Current(hit)),
+        }
+    }
+
+    /// Releases held events whose wait is over: a record logged at `at` came
+    /// after their window, or the wall clock passed their deadline.
+    pub fn expire(&mut self, at: Option<DateTime<Utc>>, now: Instant, out: &mut Vec<Ready<T>>) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &self.waiting[i];
+            if at.is_some_and(|at| at > w.until) || now >= w.deadline {
+                if let Some(w) = self.waiting.remove(i) {
+                    out.push(Ready::Held(w.hit, w.context));
+                }
+            } else {
+                i += 1;
             }
         }
     }
-    if let Some(key) = &rule.remember {
-        memory.remember(key, at, hit.data.clone());
+
+    /// Releases every held event (end of input).
+    pub fn drain(&mut self, out: &mut Vec<Ready<T>>) {
+        out.extend(
+            self.waiting
+                .drain(..)
+                .map(|w| Ready::Held(w.hit, w.context)),
+        );
     }
-    rule.fires && limiter.admit(rule, hit, at)
+
+    /// When the next held event is due, for the caller's timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.waiting.iter().map(|w| w.deadline).min()
+    }
+
+    /// What the held events were stored with (a checkpoint must not pass their records).
+    pub fn held(&self) -> impl Iterator<Item = &T> {
+        self.waiting.iter().map(|w| &w.context)
+    }
+}
+
+/// Adds `found`'s fields that `own` does not have. Fields named `_…` exist
+/// only to build keys and stay with their record.
+fn merge(own: &mut Data, found: Data) {
+    for (k, v) in found {
+        if !k.starts_with('_') && !own.iter().any(|(o, _)| *o == k) {
+            own.push((k, v));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -91,17 +277,61 @@ event = "user.login_failed"
 match = '"POST /api/v1/auths/signin HTTP/1.1" (?P<status>400)'
 recall = { key = "signin", within = "10s" }
 threshold = { count = 2, within = "60s", group_by = "email" }
+
+[[rule]]
+id = "audit"
+match = 'AUDIT (?P<_method>[A-Z]+) (?P<_path>\S+) by (?P<actor_email>\S+)'
+remember = "audit {_method} {_path}"
+
+[[rule]]
+id = "deleted"
+event = "chat.deleted"
+match = '"(?P<_method>DELETE) (?P<_path>/api/v1/chats/(?P<chat_id>\w+)) HTTP/1.1" 200'
+wait_for = { key = "audit {_method} {_path}", within = "2s" }
 "#;
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
     }
 
-    #[test]
-    fn signin_pairs_become_one_event_with_the_email() {
-        let rs = RuleSet::from_texts(&[("t.toml".into(), PACK.into())]).unwrap();
-        let (mut mem, mut lim) = (Memory::default(), Limiter::default());
-        let mut run = |text: &str, at: DateTime<Utc>| -> Vec<(String, Vec<(String, String)>)> {
+    type Out = Vec<(String, Vec<(String, String)>, &'static str)>;
+
+    /// Runs records through the correlator; events come out named, with data
+    /// and the text of the record they were made of.
+    struct Run {
+        rs: RuleSet,
+        c: Correlator<&'static str>,
+        start: Instant,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            let rs = RuleSet::from_texts(&[("t.toml".into(), PACK.into())]).unwrap();
+            Run {
+                rs,
+                c: Correlator::default(),
+                start: Instant::now(),
+            }
+        }
+
+        fn ready(&self, ready: Vec<Ready<&'static str>>, current: &'static str) -> Out {
+            ready
+                .into_iter()
+                .map(|r| {
+                    let (h, text) = match r {
+                        Ready::Current(h) => (h, current),
+                        Ready::Held(h, text) => (h, text),
+                    };
+                    (self.rs.rules()[h.rule].event.clone(), h.data, text)
+                })
+                .collect()
+        }
+
+        fn line(&mut self, text: &'static str, at: DateTime<Utc>) -> Out {
+            self.line_at(text, at, self.start)
+        }
+
+        fn line_at(&mut self, text: &'static str, at: DateTime<Utc>, now: Instant) -> Out {
             let rec = crate::record::Record {
                 stream: crate::record::Stream::Stdout,
                 ts: Some(at),
@@ -112,46 +342,146 @@ threshold = { count = 2, within = "60s", group_by = "email" }
                 end: crate::record::Cursor::Offset(0),
             };
             let mut hits = Vec::new();
-            rs.matches(&rec, &mut crate::rules::Scratch::default(), &mut hits);
-            hits.into_iter()
-                .filter_map(|mut h| {
-                    let rule = &rs.rules()[h.rule];
-                    shape(&mut mem, &mut lim, rule, &mut h, at)
-                        .then(|| (rule.event.clone(), h.data))
-                })
-                .collect()
-        };
+            self.rs
+                .matches(&rec, &mut crate::rules::Scratch::default(), &mut hits);
+            let mut ready = Vec::new();
+            self.c.expire(Some(at), now, &mut ready);
+            for h in hits {
+                let rule = &self.rs.rules()[h.rule];
+                self.c.offer(rule, h, at, now, || text, &mut ready);
+            }
+            self.ready(ready, text)
+        }
+    }
+
+    /// An event's data as receivers see it (without `_…` key fields).
+    fn data(out: &Out, i: usize) -> Vec<(&str, &str)> {
+        out[i]
+            .1
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn signin_pairs_become_one_event_with_the_email() {
+        let mut run = Run::new();
         assert!(
-            run("authenticate_user: a@example.com", t(0)).is_empty(),
+            run.line("authenticate_user: a@example.com", t(0))
+                .is_empty(),
             "remembering fires nothing"
         );
-        let ok = run(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(1));
+        let ok = run.line(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(1));
+        assert_eq!(ok[0].0, "user.login");
         assert_eq!(
-            ok,
-            vec![(
-                "user.login".to_string(),
-                vec![
-                    ("status".into(), "200".into()),
-                    ("email".into(), "a@example.com".into())
-                ]
-            )]
+            data(&ok, 0),
+            [("status", "200"), ("email", "a@example.com")]
         );
         // Consumed: a second access line finds nothing, still fires.
-        let again = run(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(2));
-        assert_eq!(again[0].1, vec![("status".to_string(), "200".to_string())]);
+        let again = run.line(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(2));
+        assert_eq!(data(&again, 0), [("status", "200")]);
         // Too old to pair.
-        run("authenticate_user: old@example.com", t(10));
-        let late = run(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(30));
-        assert!(!late[0].1.iter().any(|(k, _)| k == "email"));
+        run.line("authenticate_user: old@example.com", t(10));
+        let late = run.line(r#""POST /api/v1/auths/signin HTTP/1.1" 200"#, t(30));
+        assert_eq!(data(&late, 0), [("status", "200")]);
         // group_by on a recalled field: two failures for one email fire once.
-        run("authenticate_user: eve@example.com", t(40));
-        assert!(run(r#""POST /api/v1/auths/signin HTTP/1.1" 400"#, t(41)).is_empty());
-        run("authenticate_user: eve@example.com", t(42));
-        let burst = run(r#""POST /api/v1/auths/signin HTTP/1.1" 400"#, t(43));
+        run.line("authenticate_user: eve@example.com", t(40));
+        assert!(run
+            .line(r#""POST /api/v1/auths/signin HTTP/1.1" 400"#, t(41))
+            .is_empty());
+        run.line("authenticate_user: eve@example.com", t(42));
+        let burst = run.line(r#""POST /api/v1/auths/signin HTTP/1.1" 400"#, t(43));
         assert_eq!(burst.len(), 1);
-        assert!(burst[0]
-            .1
-            .contains(&("email".to_string(), "eve@example.com".to_string())));
-        assert!(burst[0].1.contains(&("count".to_string(), "2".to_string())));
+        assert!(data(&burst, 0).contains(&("email", "eve@example.com")));
+        assert!(data(&burst, 0).contains(&("count", "2")));
+    }
+
+    const DELETE_A: &str = r#""DELETE /api/v1/chats/a HTTP/1.1" 200"#;
+    const DELETE_B: &str = r#""DELETE /api/v1/chats/b HTTP/1.1" 200"#;
+    const AUDIT_A: &str = "AUDIT DELETE /api/v1/chats/a by alice@example.com";
+    const AUDIT_B: &str = "AUDIT DELETE /api/v1/chats/b by bob@example.com";
+
+    #[test]
+    fn nothing_waits_before_the_awaited_kind_of_record_was_ever_seen() {
+        let mut run = Run::new();
+        let out = run.line(DELETE_A, t(0));
+        assert_eq!(out.len(), 1, "audit log off: the event goes out at once");
+        assert_eq!(
+            data(&out, 0),
+            [("chat_id", "a")],
+            "key-only fields stay out"
+        );
+    }
+
+    #[test]
+    fn a_held_event_takes_the_data_of_the_record_that_follows_it() {
+        let mut run = Run::new();
+        run.line(AUDIT_A, t(0)); // the family is now known
+        assert!(
+            run.line(DELETE_A, t(1)).is_empty(),
+            "held for its audit line"
+        );
+        assert!(run.line(DELETE_B, t(1)).is_empty());
+        // Out of order: b's audit line first; each pairs by its own key.
+        let b = run.line(AUDIT_B, t(2));
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            b[0].2, DELETE_B,
+            "the event is made of the access line's record"
+        );
+        assert_eq!(
+            data(&b, 0),
+            [("chat_id", "b"), ("actor_email", "bob@example.com")]
+        );
+        let a = run.line(AUDIT_A, t(2));
+        assert_eq!(
+            data(&a, 0),
+            [("chat_id", "a"), ("actor_email", "alice@example.com")]
+        );
+        assert!(run.c.held().next().is_none());
+    }
+
+    #[test]
+    fn a_held_event_goes_out_without_the_data_when_the_wait_ends() {
+        let mut run = Run::new();
+        run.line(AUDIT_B, t(0));
+        assert!(run.line(DELETE_A, t(10)).is_empty());
+        // By log time: a record logged after the window releases it first.
+        let out = run.line("unrelated", t(13));
+        assert_eq!(out.len(), 1);
+        assert_eq!(data(&out, 0), [("chat_id", "a")]);
+        // The late audit line pairs with nothing and is kept for nobody.
+        assert!(run.line(AUDIT_A, t(14)).is_empty());
+
+        // By the clock, when the log goes quiet.
+        assert!(run.line(DELETE_A, t(20)).is_empty());
+        let due = run
+            .c
+            .next_deadline()
+            .expect("a deadline for the held event");
+        let mut ready = Vec::new();
+        run.c
+            .expire(None, due - Duration::from_millis(1), &mut ready);
+        assert!(ready.is_empty(), "not before its deadline");
+        run.c.expire(None, due, &mut ready);
+        assert_eq!(ready.len(), 1);
+
+        // At the end of input, without waiting.
+        assert!(run.line(DELETE_B, t(30)).is_empty());
+        let mut ready = Vec::new();
+        run.c.drain(&mut ready);
+        assert_eq!(ready.len(), 1);
+    }
+
+    #[test]
+    fn remembered_data_is_dropped_after_an_hour() {
+        let mut m = Memory::default();
+        m.remember("old".into(), t(0), vec![]);
+        for i in 0..2048 {
+            m.remember(format!("k{i}"), t(4000), vec![]);
+        }
+        assert!(!m.entries.contains_key("old"));
+        assert!(m.recall("k1", Duration::from_secs(60), t(4001)).is_some());
     }
 }

@@ -39,10 +39,15 @@ pub struct RawRule {
     /// The Open WebUI log level at which the matched records appear (for `events`).
     pub level: Option<Spanned<String>>,
     pub cooldown: Option<Spanned<String>>,
+    /// Which events share one cooldown: a template over the data (default: this rule,
+    /// per `threshold.group_by` value).
+    pub cooldown_key: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
     /// Keep this record's data under a key for a later rule's `recall`.
     pub remember: Option<Spanned<String>>,
     pub recall: Option<Spanned<RawRecall>>,
+    /// Hold the event until a later record is remembered under a key (or the wait ends).
+    pub wait_for: Option<Spanned<RawRecall>>,
     pub enabled: Option<bool>,
     #[serde(default)]
     pub data: BTreeMap<String, Spanned<String>>,
@@ -144,7 +149,7 @@ impl Source<'_> {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let msg = e.message().trim().to_string();
             let fix = if msg.contains("unknown field") {
-                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, threshold, remember, recall, enabled, [rule.data] and [rule.message]".to_string())
+                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, cooldown_key, threshold, remember, recall, wait_for, enabled, [rule.data] and [rule.message]".to_string())
             } else if msg.contains("missing field `id`") {
                 Some("give every [[rule]] a unique id, e.g. id = \"my.rule\"".to_string())
             } else {

@@ -17,15 +17,22 @@ use super::{Hit, Rule};
 struct Group {
     /// Times of held hits inside the threshold window, oldest first.
     hits: VecDeque<DateTime<Utc>>,
-    last_fired: Option<DateTime<Utc>>,
-    suppressed: u64,
     last_seen: Option<DateTime<Utc>>,
 }
 
-/// Per-(rule, group) state for every rule that has a threshold or cooldown.
+#[derive(Default)]
+struct Cooling {
+    last_fired: Option<DateTime<Utc>>,
+    suppressed: u64,
+}
+
+/// Threshold state per (rule, group) and cooldown state per cooldown key:
+/// `cooldown_key` lets events of several rules share one period (one error
+/// storm, one message), while distinct keys (other errors) pass.
 #[derive(Default)]
 pub struct Limiter {
     groups: HashMap<(String, String), Group>,
+    cooling: HashMap<String, Cooling>,
     admitted: u64,
 }
 
@@ -45,6 +52,15 @@ impl Limiter {
             .and_then(|g| hit.data.iter().find(|(k, _)| k == g))
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
+        let cooldown_key = match &rule.cooldown_key {
+            Some(k) => k.render(|f| {
+                hit.data
+                    .iter()
+                    .find(|(n, _)| n == f)
+                    .map(|(_, v)| v.as_str())
+            }),
+            None => format!("{}\0{group_value}", rule.id),
+        };
         let g = self
             .groups
             .entry((rule.id.clone(), group_value))
@@ -66,24 +82,26 @@ impl Limiter {
         }
         if let Some(cd) = rule.cooldown {
             let cd = Duration::from_std(cd).unwrap_or(Duration::MAX);
-            if g.last_fired.is_some_and(|last| at - last < cd) {
-                g.suppressed += 1;
+            let c = self.cooling.entry(cooldown_key).or_default();
+            if c.last_fired.is_some_and(|last| at - last < cd) {
+                c.suppressed += 1;
                 return false;
             }
-            if g.suppressed > 0 {
-                set(hit, "suppressed", g.suppressed.to_string());
-                g.suppressed = 0;
+            if c.suppressed > 0 {
+                set(hit, "suppressed", c.suppressed.to_string());
+                c.suppressed = 0;
             }
+            c.last_fired = Some(at);
         }
-        g.last_fired = Some(at);
         true
     }
 
     /// Drops groups idle for a day, so a stream of distinct emails cannot grow memory forever.
     fn prune(&mut self, now: DateTime<Utc>) {
-        self.groups.retain(|_, g| {
-            g.suppressed > 0 || g.last_seen.is_some_and(|t| now - t < Duration::days(1))
-        });
+        let recent = |t: Option<DateTime<Utc>>| t.is_some_and(|t| now - t < Duration::days(1));
+        self.groups.retain(|_, g| recent(g.last_seen));
+        self.cooling
+            .retain(|_, c| c.suppressed > 0 || recent(c.last_fired));
     }
 }
 
@@ -158,6 +176,45 @@ mod tests {
         let mut h = hit("a");
         assert!(l.admit(&r, &mut h, t(61)));
         assert!(!h.data.iter().any(|(k, _)| k == "suppressed"));
+    }
+
+    #[test]
+    fn a_cooldown_key_is_shared_across_rules_and_separates_distinct_keys() {
+        let text = r#"
+[[rule]]
+id = "a"
+event = "error.occurred"
+match = 'A (?P<error_type>\w+)'
+cooldown = "60s"
+cooldown_key = "errors {error_type}"
+
+[[rule]]
+id = "b"
+event = "error.occurred"
+match = 'B (?P<error_type>\w+)'
+cooldown = "60s"
+cooldown_key = "errors {error_type}"
+"#;
+        let rs = RuleSet::from_texts(&[("t.toml".into(), text.into())]).unwrap();
+        let (a, b) = (&rs.rules()[0], &rs.rules()[1]);
+        let err = |rule: usize, ty: &str| Hit {
+            rule,
+            data: vec![("error_type".into(), ty.into())],
+        };
+        let mut l = Limiter::default();
+        assert!(l.admit(a, &mut err(0, "KeyError"), t(0)));
+        assert!(
+            !l.admit(b, &mut err(1, "KeyError"), t(5)),
+            "same key, other rule: shared period"
+        );
+        assert!(
+            l.admit(b, &mut err(1, "ValueError"), t(6)),
+            "another error passes"
+        );
+        assert!(!l.admit(a, &mut err(0, "KeyError"), t(59)));
+        let mut h = err(0, "KeyError");
+        assert!(l.admit(a, &mut h, t(60)));
+        assert!(h.data.contains(&("suppressed".into(), "2".into())));
     }
 
     #[test]

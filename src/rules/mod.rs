@@ -27,7 +27,7 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
 pub use compile::{Rule, Severity, StreamFilter, Threshold};
-pub use correlate::{shape, Memory};
+pub use correlate::{Correlator, Key, Ready};
 pub use file::RuleFileError;
 pub use limit::Limiter;
 
@@ -102,6 +102,21 @@ pub struct Hit {
     pub data: Vec<(String, String)>,
 }
 
+/// Remembered data nobody waits for is stored only when some rule can
+/// `recall` its key family: audit lines for every request would otherwise
+/// pile up in memory for nothing.
+fn mark_recalled_keys(rules: &mut [Rule]) {
+    let recalled: std::collections::HashSet<String> = rules
+        .iter()
+        .filter_map(|r| r.recall.as_ref().map(|(k, _)| k.family().to_string()))
+        .collect();
+    for r in rules.iter_mut() {
+        if let Some(k) = &mut r.remember {
+            k.recalled = recalled.contains(k.family());
+        }
+    }
+}
+
 /// Reusable scratch space for matching, one per matching task.
 #[derive(Default)]
 pub struct Scratch {
@@ -161,7 +176,8 @@ impl RuleSet {
         ))
     }
 
-    fn build(rules: Vec<Rule>, assemble: AssembleConfig, files: Vec<String>) -> RuleSet {
+    fn build(mut rules: Vec<Rule>, assemble: AssembleConfig, files: Vec<String>) -> RuleSet {
+        mark_recalled_keys(&mut rules);
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut literal_sets: Vec<Vec<(usize, u8)>> = Vec::new();
         let mut first_sets: Vec<Vec<u8>> = Vec::new();
@@ -334,6 +350,9 @@ fn extract_data(
         .filter_map(|name| group(name).map(|v| (name.clone(), v.to_string())))
         .collect();
     for (key, tpl) in &rule.data {
+        if tpl.lone_field().is_some_and(|f| group(f).is_none()) {
+            continue;
+        }
         let value = tpl.render(|k| match k {
             "rule" => Some(rule.id.as_str()),
             "event" => Some(rule.event.as_str()),
@@ -887,6 +906,9 @@ stream = "stdout"
                 .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_string())))
                 .collect();
             for (key, tpl) in &rule.data {
+                if tpl.lone_field().is_some_and(|f| caps.name(f).is_none()) {
+                    continue;
+                }
                 let value = tpl.render(|k| match k {
                     "rule" => Some(rule.id.as_str()),
                     "event" => Some(rule.event.as_str()),

@@ -1,11 +1,21 @@
 //! `{name}` templates for `[rule.data]` values and `[rule.message].text`.
 //! Names are checked when the rule is compiled, so a typo is a load error,
 //! not an empty field at 3 a.m. `{{` and `}}` are literal braces.
+//! `{name|url_decode}` renders a field percent-decoded (Open WebUI logs model
+//! ids as they appear in the URL: `my%20model`).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
-    Var(String),
+    Var(String, Filter),
+}
+
+/// A transformation applied to a field's value when it is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    None,
+    /// `%20` → space, `+` kept; invalid UTF-8 is replaced, never an error.
+    UrlDecode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +57,22 @@ impl Template {
                             .into(),
                     });
                 };
-                let name = text[i + 1..i + close].trim();
+                let inner = &text[i + 1..i + close];
+                let (name, filter) = match inner.split_once('|') {
+                    None => (inner.trim(), Filter::None),
+                    Some((name, f)) => match f.trim() {
+                        "url_decode" => (name.trim(), Filter::UrlDecode),
+                        other => {
+                            return Err(TemplateError {
+                                offset: i,
+                                message: format!(
+                                    "'{other}' is not a filter; the one filter is url_decode, as in {{{}|url_decode}}",
+                                    name.trim()
+                                ),
+                            })
+                        }
+                    },
+                };
                 if name.is_empty() || known.is_some_and(|k| !k.contains(&name)) {
                     let known = known.unwrap_or(&[]);
                     let list = if known.is_empty() {
@@ -65,7 +90,7 @@ impl Template {
                 if !lit.is_empty() {
                     parts.push(Part::Lit(std::mem::take(&mut lit)));
                 }
-                parts.push(Part::Var(name.to_string()));
+                parts.push(Part::Var(name.to_string(), filter));
                 i += close + 1;
             } else if c == b'}' {
                 return Err(TemplateError {
@@ -84,13 +109,27 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The field's name when the template is that one field and nothing else
+    /// (`"{model_id|url_decode}"`): a data value left out when the field is.
+    pub fn lone_field(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Var(name, _)] => Some(name),
+            _ => None,
+        }
+    }
+
     /// Renders with `lookup`; a field without a value renders as nothing.
     pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
         let mut out = String::new();
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(v) => out.push_str(lookup(v).unwrap_or("")),
+                Part::Var(v, Filter::None) => out.push_str(lookup(v).unwrap_or("")),
+                Part::Var(v, Filter::UrlDecode) => out.extend(
+                    percent_encoding::percent_decode_str(lookup(v).unwrap_or(""))
+                        .decode_utf8_lossy()
+                        .chars(),
+                ),
             }
         }
         out
@@ -116,5 +155,24 @@ mod tests {
         );
         assert!(Template::parse("oops {", &[]).is_err());
         assert!(Template::parse("émoji 📎 {a}", &["a"]).is_ok());
+    }
+
+    #[test]
+    fn url_decode_filter() {
+        let t = Template::parse("model {m|url_decode} ({m})", &["m"]).unwrap();
+        assert_eq!(
+            t.render(|_| Some("my%20model%2Fv2%FF")),
+            "model my model/v2\u{fffd} (my%20model%2Fv2%FF)"
+        );
+        let e = Template::parse("{m|upper}", &["m"]).unwrap_err();
+        assert!(
+            e.message.contains("'upper' is not a filter"),
+            "{}",
+            e.message
+        );
+        assert!(
+            Template::parse("{x|url_decode}", &["m"]).is_err(),
+            "names still checked"
+        );
     }
 }
