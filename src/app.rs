@@ -711,18 +711,32 @@ fn events() -> Result<ExitCode, Fail> {
         rules.rules().len(),
         rules.files().join(", ")
     );
+    let line = |out: &mut dyn Write, r: &crate::rules::Rule| {
+        let desc = if r.description.is_empty() {
+            "(no description)"
+        } else {
+            r.description.as_str()
+        };
+        let _ = writeln!(out, "    {:<28} {desc}", r.id);
+    };
     for (event, rs) in by_event {
         let mut levels: Vec<&str> = rs.iter().map(|r| r.level.as_str()).collect();
         levels.sort();
         levels.dedup();
         let _ = writeln!(out, "{event}  [log level: {}]", levels.join(", "));
         for r in rs {
-            let desc = if r.description.is_empty() {
-                "(no description)"
-            } else {
-                r.description.as_str()
-            };
-            let _ = writeln!(out, "    {:<28} {desc}", r.id);
+            line(&mut out, r);
+        }
+    }
+    // Their ids are what a user's file disables or replaces, so they are listed too.
+    let helpers: Vec<_> = rules.rules().iter().filter(|r| !r.fires).collect();
+    if !helpers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCorrelation rules (no event of their own; they give other events data):"
+        );
+        for r in helpers {
+            line(&mut out, r);
         }
     }
     let _ = writeln!(

@@ -358,3 +358,40 @@ threshold = { count = 3, within = "60s", group_by = "email" }
         stderr(&out)
     );
 }
+
+#[test]
+fn events_prints_the_catalogue_with_a_users_own_rules() {
+    let s = Scratch::new();
+    let own = s.path("own.toml");
+    std::fs::write(
+        &own,
+        "[[rule]]\nid = \"local.disk\"\nevent = \"disk.full\"\ndescription = \"The disk is full\"\nmatch = 'No space left'\n\n[[rule]]\nid = \"owui.chat.deleted_all\"\nenabled = false\n",
+    )
+    .unwrap();
+    let out = s.output(&["events"], &[("BRIDGE_RULES", own.to_str().unwrap())], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("22 events from 54 rules (builtin:docker.toml, builtin:openwebui.toml, "),
+        "{text}"
+    );
+    for seed in [
+        "message.created", "message.updated", "message.deleted", "file.uploaded", "file.deleted",
+        "user.created", "user.updated", "error.occurred", "model.changed", "chat.created",
+        "user.deleted", "user.login", "user.login_failed", "chat.deleted", "provider.request_failed",
+        "security.login_failures",
+    ] {
+        assert!(text.contains(&format!("\n{seed}  [log level: ")), "{seed} in {text}");
+    }
+    assert!(text.contains("disk.full  [log level: INFO]\n    local.disk"), "{text}");
+    assert!(text.contains("    owui.chat.deleted  "), "{text}");
+    assert!(!text.contains("owui.chat.deleted_all"), "disabled: {text}");
+    // Rules without an event are listed apart, by id, so they can be disabled too.
+    let helpers = text
+        .split("Correlation rules")
+        .nth(1)
+        .expect("a section for correlation rules");
+    for id in ["owui.audit ", "owui.signin.attempt ", "owui.file.content_type "] {
+        assert!(helpers.contains(id), "{id} in {helpers}");
+    }
+}
