@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command, ListenArgs, RunArgs, TestRulesArgs};
+use crate::cli::{CheckArgs, Cli, Command, ListenArgs, RunArgs, TestRulesArgs};
 use crate::config::EventFilter;
 use crate::config::{Config, ConfigError, Env, Since};
 use crate::event::{hostname, record_time, Event, Origin};
@@ -53,7 +53,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => run(cli.run),
         Some(Command::Run(args)) => run(args),
-        Some(Command::Check) => check(),
+        Some(Command::Check(args)) => check(args),
         Some(Command::TestRules(args)) => test_rules(args),
         Some(Command::SendTest) => send_test(),
         Some(Command::Listen(args)) => listen(args),
@@ -380,7 +380,7 @@ async fn shutdown_signal() {
 
 // ---- check -----------------------------------------------------------------
 
-fn check() -> Result<ExitCode, Fail> {
+fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
     let mut problems: Vec<String> = Vec::new();
     let mut out = std::io::stdout().lock();
     let env = Env::load().map_err(|e| Fail::usage(e.to_string()))?;
@@ -434,7 +434,23 @@ fn check() -> Result<ExitCode, Fail> {
             Err(e) => problems.push(format!("BRIDGE_STATE_DIR {}: {e}; point it at a writable folder (in Docker, mount a volume there)", cfg.state_dir.display())),
         }
     }
-    if let Some(cfg) = &cfg {
+    match &args.source {
+        None | Some(SourceSpec::Docker) => {}
+        Some(SourceSpec::Stdin) => {
+            let _ = writeln!(out, "source: stdin (nothing to reach)");
+        }
+        Some(SourceSpec::File(path)) => match std::fs::File::open(path) {
+            Ok(_) => {
+                let _ = writeln!(out, "source: ok, {} is readable", path.display());
+            }
+            // tail -F waits for a file that does not exist yet: worth saying, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = writeln!(out, "source: {} does not exist yet; run waits for it", path.display());
+            }
+            Err(e) => problems.push(format!("--source file:{}: cannot read it: {e}; check the path and permissions (in Docker, mount the file into the container)", path.display())),
+        },
+    }
+    if let (Some(cfg), None | Some(SourceSpec::Docker)) = (&cfg, &args.source) {
         match runtime().map(|rt| rt.block_on(check_docker(cfg))) {
             Ok(Ok(line)) => {
                 let _ = writeln!(out, "docker: ok, {line}");

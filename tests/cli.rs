@@ -376,14 +376,32 @@ fn events_prints_the_catalogue_with_a_users_own_rules() {
         "{text}"
     );
     for seed in [
-        "message.created", "message.updated", "message.deleted", "file.uploaded", "file.deleted",
-        "user.created", "user.updated", "error.occurred", "model.changed", "chat.created",
-        "user.deleted", "user.login", "user.login_failed", "chat.deleted", "provider.request_failed",
+        "message.created",
+        "message.updated",
+        "message.deleted",
+        "file.uploaded",
+        "file.deleted",
+        "user.created",
+        "user.updated",
+        "error.occurred",
+        "model.changed",
+        "chat.created",
+        "user.deleted",
+        "user.login",
+        "user.login_failed",
+        "chat.deleted",
+        "provider.request_failed",
         "security.login_failures",
     ] {
-        assert!(text.contains(&format!("\n{seed}  [log level: ")), "{seed} in {text}");
+        assert!(
+            text.contains(&format!("\n{seed}  [log level: ")),
+            "{seed} in {text}"
+        );
     }
-    assert!(text.contains("disk.full  [log level: INFO]\n    local.disk"), "{text}");
+    assert!(
+        text.contains("disk.full  [log level: INFO]\n    local.disk"),
+        "{text}"
+    );
     assert!(text.contains("    owui.chat.deleted  "), "{text}");
     assert!(!text.contains("owui.chat.deleted_all"), "disabled: {text}");
     // Rules without an event are listed apart, by id, so they can be disabled too.
@@ -391,7 +409,11 @@ fn events_prints_the_catalogue_with_a_users_own_rules() {
         .split("Correlation rules")
         .nth(1)
         .expect("a section for correlation rules");
-    for id in ["owui.audit ", "owui.signin.attempt ", "owui.file.content_type "] {
+    for id in [
+        "owui.audit ",
+        "owui.signin.attempt ",
+        "owui.file.content_type ",
+    ] {
         assert!(helpers.contains(id), "{id} in {helpers}");
     }
 }

@@ -412,3 +412,176 @@ async fn events_wait_for_their_audit_record_and_none_is_lost_to_kill_9() {
     b.terminate();
     rx.stop().await;
 }
+
+/// Runs `openssl` with `args` in `dir`; panics with its output on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (Debian's openssl package)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A receiver behind a private CA: HAProxy terminates TLS with a certificate
+/// for 127.0.0.1 signed by a CA made here, and forwards to `backend`.
+struct TlsFront {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl TlsFront {
+    fn start(dir: &std::path::Path, backend: std::net::SocketAddr) -> TlsFront {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=owui-bridge test CA",
+        ];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+        openssl(dir, &ca);
+        let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "srv.key", "-out", "srv.csr"]);
+        openssl(dir, &csr);
+        std::fs::write(
+            dir.join("srv.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "srv.ext",
+                "-out",
+                "srv.pem",
+            ],
+        );
+        let full = [
+            std::fs::read(dir.join("srv.pem")).unwrap(),
+            std::fs::read(dir.join("srv.key")).unwrap(),
+        ]
+        .concat();
+        std::fs::write(dir.join("srv-full.pem"), full).unwrap();
+        let port = free_port();
+        let cfg = format!(
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+             frontend tls\n  bind 127.0.0.1:{port} ssl crt {}\n  default_backend rx\n\
+             backend rx\n  server r {backend}\n",
+            dir.join("srv-full.pem").display()
+        );
+        std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+        let child = std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(dir.join("haproxy.cfg"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
+            .spawn()
+            .expect("haproxy (Debian's haproxy package; .ci/run installs it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "haproxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsFront {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A receiver whose certificate comes from a private CA: refused with a hint
+/// that names SSL_CERT_FILE, then delivered once the CA is trusted; `check`
+/// shows the file and refuses one that holds no certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_behind_a_private_ca_is_trusted_through_ssl_cert_file() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    let tls = TlsFront::start(&s.path(""), rx.addr());
+    let url = format!("https://127.0.0.1:{}/hook", tls.port);
+    let log = s.path("owui.log");
+    append(&log, &[upload_line(1, "203.0.113.1")]);
+    let source = format!("file:{}", log.display());
+
+    let a = s.spawn(&["run", "--source", &source], &env_for(&url), "a.log");
+    assert!(
+        a.wait_for_log(
+            "set SSL_CERT_FILE to that CA's certificate",
+            Duration::from_secs(15)
+        ),
+        "{}",
+        a.log_text()
+    );
+    assert!(rx.received().is_empty());
+    a.terminate();
+
+    let ca = tls.ca.to_str().unwrap();
+    let mut env = env_for(&url);
+    env.push(("SSL_CERT_FILE", ca));
+    let b = s.spawn(&["run", "--source", &source], &env, "b.log");
+    let got = rx.wait_for_accepted(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].event(), "file.uploaded", "{}", b.log_text());
+    assert_well_formed(&got[0]);
+    b.terminate();
+
+    let out = s.output(&["check", "--source", &source], &env, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("SSL_CERT_FILE = {ca} (1 CA certificate(s)")),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = s.path("srv.key");
+    let mut env = env_for(&url);
+    env.push(("SSL_CERT_FILE", key.to_str().unwrap()));
+    let out = s.output(&["check", "--source", &source], &env, b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("SSL_CERT_FILE") && err.contains("holds no PEM certificate"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PRIVATE KEY"),
+        "the key's content never shows: {err}"
+    );
+    rx.stop().await;
+}

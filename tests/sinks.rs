@@ -62,7 +62,7 @@ fn simple(message: &str) -> Event {
 }
 
 fn client() -> reqwest::Client {
-    http_client(Duration::from_secs(5))
+    http_client(Duration::from_secs(5), &[])
 }
 
 fn discord(p: &Platform) -> Discord {

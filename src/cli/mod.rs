@@ -29,7 +29,7 @@ pub enum Command {
     /// Run the bridge: follow the log, turn matching lines into events, deliver them.
     Run(RunArgs),
     /// Check the configuration and rules, print what will be used (secrets hidden), and list every problem with its fix.
-    Check,
+    Check(CheckArgs),
     /// Try rules on a log file: print each event they would produce, then a summary per rule.
     #[command(name = "test-rules")]
     TestRules(TestRulesArgs),
@@ -59,6 +59,13 @@ pub struct RunArgs {
     /// Print each event as one JSON line instead of delivering it (nothing is stored or sent).
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The source 'run' will use: 'docker' (the default: reach the daemon, find the container), 'file:/path' (the file must be readable) or 'stdin' (nothing to reach).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
+    pub source: Option<SourceSpec>,
 }
 
 #[derive(Debug, Args)]

@@ -124,6 +124,9 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// `SSL_CERT_FILE`: extra CA certificates trusted for receivers (a private
+    /// CA), on top of the built-in public roots; with the file they came from.
+    pub extra_roots: Option<(PathBuf, Vec<reqwest::Certificate>)>,
     /// Things that work but that a user probably wants to know (e.g. unsigned webhooks).
     pub warnings: Vec<String>,
 }
@@ -328,6 +331,8 @@ impl Config {
             }
         };
 
+        let extra_roots = c.take(extra_roots(env)).flatten();
+
         if !c.0.is_empty() {
             return Err(c.0);
         }
@@ -356,6 +361,7 @@ impl Config {
                 log_level
             },
             log_format,
+            extra_roots,
             warnings,
         })
     }
@@ -437,8 +443,44 @@ impl Config {
                 .unwrap_or_else(|| "off".into()),
         ));
         out.push(("LOG_LEVEL".into(), self.log_level.clone()));
+        if let Some((path, certs)) = &self.extra_roots {
+            out.push((
+                "SSL_CERT_FILE".into(),
+                format!(
+                    "{} ({} CA certificate(s) trusted besides the public roots)",
+                    path.display(),
+                    certs.len()
+                ),
+            ));
+        }
         out
     }
+}
+
+/// Reads `SSL_CERT_FILE`, the variable OpenSSL-based tools use for a CA bundle:
+/// PEM certificates to trust for receivers behind a private CA.
+fn extra_roots(env: &Env) -> Result<Option<(PathBuf, Vec<reqwest::Certificate>)>, ConfigError> {
+    let Some(path) = env.get("SSL_CERT_FILE").filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        var: "SSL_CERT_FILE".into(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        invalid(format!(
+            "cannot read '{path}': {e}; check the path and that the file is mounted into the container"
+        ))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            invalid(format!(
+                "'{path}' holds no PEM certificate; it must contain -----BEGIN CERTIFICATE----- blocks (your CA's certificate, not a key)"
+            ))
+        })?;
+    Ok(Some((PathBuf::from(path), certs)))
 }
 
 fn event_filter(env: &Env, var: &str, default: &EventFilter) -> Result<EventFilter, ConfigError> {

@@ -70,7 +70,8 @@ impl Sink {
 /// Every configured sink with the events it wants.
 pub fn build(cfg: &crate::config::Config) -> Vec<(Sink, EventFilter)> {
     use crate::config::ChatKind;
-    let client = webhook::http_client(cfg.webhook_timeout);
+    let roots = cfg.extra_roots.as_ref().map(|(_, c)| c.as_slice());
+    let client = webhook::http_client(cfg.webhook_timeout, roots.unwrap_or_default());
     let mut out: Vec<(Sink, EventFilter)> = cfg
         .webhooks
         .iter()

@@ -46,14 +46,18 @@ fn hmac(key: &SecretKey, parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// The client every sink shares; `extra_roots` are trusted besides the
+/// built-in public roots (`SSL_CERT_FILE`).
+pub fn http_client(timeout: Duration, extra_roots: &[reqwest::Certificate]) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("owui-bridge/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .redirect(reqwest::redirect::Policy::none());
+    for cert in extra_roots {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    builder.build().unwrap_or_else(|_| reqwest::Client::new())
 }
 
 impl Webhook {
@@ -123,11 +127,9 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "no answer in time (WEBHOOK_TIMEOUT); is the receiver overloaded or unreachable?".into()
     } else if e.is_connect() {
-        let mut cause = String::new();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        while let Some(s) = src {
-            cause = s.to_string();
-            src = s.source();
+        let cause = root_cause(e);
+        if cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate") {
+            return format!("the receiver's TLS certificate is not trusted ({cause}); if it comes from your own CA, set SSL_CERT_FILE to that CA's certificate (PEM)");
         }
         if cause.contains("no records found")
             || cause.contains("failed to lookup")
@@ -144,6 +146,17 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
         }
         s
     }
+}
+
+/// The innermost cause of an error, where TLS says what it did not like.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    cause
 }
 
 #[cfg(test)]
