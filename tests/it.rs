@@ -12,6 +12,8 @@ mod delivery;
 mod docker;
 #[cfg(feature = "image-tests")]
 mod image;
+#[cfg(feature = "openwebui-e2e")]
+mod openwebui;
 mod rulepack;
 mod service;
 mod sinks;
