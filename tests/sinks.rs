@@ -946,3 +946,56 @@ fn samples_for_a_person() {
         std::fs::write(dir.join(format!("{name}.txt")), out).unwrap();
     }
 }
+
+/// Slack and Telegram ask senders to keep under a rate rather than telling
+/// them (one message a second per Slack webhook; for Telegram one a second per
+/// chat and 20 a minute per group): a burst of events reaches each fake no
+/// faster than that, through the real binary's delivery loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_telegram_groups_are_paced_without_waiting_for_a_429() {
+    use crate::support::bridge::{append, upload_line, Scratch};
+    let s = Scratch::new();
+    let slack = Platform::slack().await;
+    let telegram = Platform::telegram().await;
+    let log = s.path("owui.log");
+    append(
+        &log,
+        &(1..=3)
+            .map(|n| upload_line(n, &format!("203.0.113.{n}")))
+            .collect::<Vec<_>>(),
+    );
+    let source = format!("file:{}", log.display());
+    let (slack_url, telegram_url) = (slack.url(), telegram.url());
+    let env = [
+        ("SLACK_WEBHOOK_URL", slack_url.as_str()),
+        ("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
+        ("TELEGRAM_CHAT_ID", "-1001234567890"),
+        ("TELEGRAM_API_URL", telegram_url.as_str()),
+        ("BRIDGE_SINCE", "24h"),
+    ];
+    let bridge = s.spawn(&["run", "--source", &source], &env, "bridge.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (slack.seen().len() < 3 || telegram.seen().len() < 3)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (platform, seen, least) in [
+        ("slack", slack.seen(), Duration::from_millis(990)),
+        (
+            "telegram group",
+            telegram.seen(),
+            Duration::from_millis(2990),
+        ),
+    ] {
+        assert_eq!(seen.len(), 3, "{platform}: {}", bridge.log_text());
+        assert!(seen
+            .iter()
+            .all(|r| r.status == 200 && r.problems.is_empty()));
+        for pair in seen.windows(2) {
+            let gap = pair[1].at - pair[0].at;
+            assert!(gap >= least, "{platform}: {gap:?} between two messages");
+        }
+    }
+    bridge.terminate();
+}

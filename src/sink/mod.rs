@@ -47,6 +47,19 @@ impl Sink {
         }
     }
 
+    /// The least time between two requests, where the platform asks senders
+    /// to keep under a rate instead of telling them (Slack: one message a
+    /// second per webhook; Telegram: see [`telegram::TelegramConfig::pace`]).
+    /// Discord says its limits in headers, which its sink follows; a generic
+    /// webhook has none.
+    pub fn pace(&self) -> Option<Duration> {
+        match self {
+            Sink::Slack(_) => Some(Duration::from_secs(1)),
+            Sink::Telegram(t) => Some(t.pace()),
+            Sink::Webhook(_) | Sink::Discord(_) => None,
+        }
+    }
+
     /// Where it delivers, safe to print (tokens masked).
     pub fn describe(&self) -> String {
         match self {
@@ -118,6 +131,8 @@ pub async fn deliver_forever(
     // The same refusal again (a deleted Discord webhook refuses every event) is
     // said once; each dead letter is still counted and kept.
     let mut last_refusal: Option<String> = None;
+    let pace = sink.pace();
+    let mut last_attempt: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -144,7 +159,15 @@ pub async fn deliver_forever(
         if wait > 0 && sleep_or_shutdown(Duration::from_millis(wait as u64), &mut shutdown).await {
             return;
         }
+        if let (Some(pace), Some(last)) = (pace, last_attempt) {
+            let due = last + pace;
+            let now = std::time::Instant::now();
+            if due > now && sleep_or_shutdown(due - now, &mut shutdown).await {
+                return;
+            }
+        }
         let started = std::time::Instant::now();
+        last_attempt = Some(started);
         let outcome = sink.deliver(&q.event).await;
         let label = match &outcome {
             Delivery::Delivered => "delivered",

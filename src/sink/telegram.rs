@@ -72,12 +72,30 @@ impl std::fmt::Debug for TelegramConfig {
     }
 }
 
+impl TelegramConfig {
+    /// Telegram's own guidance (Bot FAQ): at most one message a second in a
+    /// chat, and 20 a minute in a group or channel (ids `-100…` and `@name`).
+    pub fn pace(&self) -> std::time::Duration {
+        if self.chat_id.starts_with('-') || self.chat_id.starts_with('@') {
+            std::time::Duration::from_secs(3)
+        } else {
+            std::time::Duration::from_secs(1)
+        }
+    }
+}
+
 pub struct Telegram {
     pub name: String,
     cfg: TelegramConfig,
     /// `{api_base}/bot{token}/sendMessage`, or why it cannot be built.
     endpoint: Result<Url, String>,
     client: reqwest::Client,
+}
+
+impl Telegram {
+    pub fn pace(&self) -> std::time::Duration {
+        self.cfg.pace()
+    }
 }
 
 fn push_html(_: Option<char>, c: char, out: &mut String) {
