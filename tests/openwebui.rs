@@ -45,6 +45,9 @@
 //! AUDIT_EXCLUDED_PATHS=/nonexistent`): the same one event per action, each
 //! naming the acting user (`data.actor_email`, from the audit record that
 //! follows the access line: `owui.audit` and `wait_for` in the pack).
+//! A third, `at_debug_level_message_created_names_the_model`, runs each version
+//! at `GLOBAL_LOG_LEVEL=DEBUG` and wants the completions' `message.created` to
+//! carry the model and the user's message from the `form_data` record.
 //! Only one Open WebUI runs at a time.
 //!
 //! A failure here that is not the harness's own is a gap between what this
@@ -1375,6 +1378,63 @@ fn report(failures: Vec<(String, String)>) {
             text.join("\n\n")
         );
     }
+}
+
+/// At `GLOBAL_LOG_LEVEL=DEBUG` Open WebUI logs each chat payload
+/// (`form_data: {…}`): `message.created` then carries the model, and the
+/// start of the user's message.
+async fn at_debug_level(v: Version) {
+    let _serial = SERIAL.lock().await;
+    let label = format!("{}-debug", v.name);
+    let mut run = Run::start(&v, &label, &[("GLOBAL_LOG_LEVEL", "DEBUG")]).await;
+    let api = &mut run.api;
+    let mut j = Journal::default();
+    eprintln!("[{label}] REST calls:");
+    sign_up_and_in(api, &mut j).await;
+    for stream in [false, true] {
+        let r = api
+            .post(
+                "/api/chat/completions",
+                json!({"model": FAKE_MODEL, "stream": stream,
+                       "messages": [{"role": "user", "content": "Say hello"}]}),
+            )
+            .await;
+        j.record(
+            "message.created",
+            &format!("POST /api/chat/completions (fake-model, stream={stream})"),
+            &r,
+        )
+        .ids(json!({"model_id": FAKE_MODEL}))
+        .expects(vec![want("message.created", &[])]);
+    }
+    let got = run.finish(&j).await;
+    let models: Vec<(Value, Value)> = got
+        .iter()
+        .filter(|r| r.event() == "message.created")
+        .map(|r| {
+            (
+                r.json["data"]["model_id"].clone(),
+                r.json["data"]["content_preview"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        models,
+        vec![(json!(FAKE_MODEL), json!("Say hello")); 2],
+        "Open WebUI {label}: message.created should name the model and the message (form_data records: grep form_data {}/{label}.log)",
+        artifacts_dir().display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_debug_level_message_created_names_the_model() {
+    let mut failures = Vec::new();
+    for v in versions() {
+        if let Some(msg) = isolated(&v, at_debug_level).await {
+            failures.push((format!("{} (DEBUG)", v.name), msg));
+        }
+    }
+    report(failures);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

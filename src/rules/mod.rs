@@ -350,7 +350,10 @@ fn extract_data(
         .filter_map(|name| group(name).map(|v| (name.clone(), v.to_string())))
         .collect();
     for (key, tpl) in &rule.data {
-        if tpl.lone_field().is_some_and(|f| group(f).is_none()) {
+        if tpl
+            .only_fields()
+            .is_some_and(|fs| fs.iter().all(|f| group(f).is_none()))
+        {
             continue;
         }
         let value = tpl.render(|k| match k {
@@ -906,7 +909,10 @@ stream = "stdout"
                 .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_string())))
                 .collect();
             for (key, tpl) in &rule.data {
-                if tpl.lone_field().is_some_and(|f| caps.name(f).is_none()) {
+                if tpl
+                    .only_fields()
+                    .is_some_and(|fs| fs.iter().all(|f| caps.name(f).is_none()))
+                {
                     continue;
                 }
                 let value = tpl.render(|k| match k {

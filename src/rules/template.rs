@@ -109,13 +109,17 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// The field's name when the template is that one field and nothing else
-    /// (`"{model_id|url_decode}"`): a data value left out when the field is.
-    pub fn lone_field(&self) -> Option<&str> {
-        match self.parts.as_slice() {
-            [Part::Var(name, _)] => Some(name),
-            _ => None,
-        }
+    /// The field names when the template is fields and nothing else
+    /// (`"{model_id|url_decode}"`, `"{a}{b}"`): a data value that is left out
+    /// when none of them has a value.
+    pub fn only_fields(&self) -> Option<Vec<&str>> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Var(name, _) => Some(name.as_str()),
+                Part::Lit(_) => None,
+            })
+            .collect()
     }
 
     /// Renders with `lookup`; a field without a value renders as nothing.
