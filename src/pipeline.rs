@@ -82,11 +82,20 @@ impl Pipeline {
         output: Output,
     ) -> Pipeline {
         let assembler = Assembler::new(rules.assemble_config().clone());
+        let mut correlator = Correlator::default();
+        if let Output::Outbox { outbox, .. } = &output {
+            match outbox.families(&source_key) {
+                Ok(f) => correlator.wait_for_families(f),
+                Err(e) => {
+                    error!(error = %e, "cannot read the outbox; events wait for audit records only once one is seen")
+                }
+            }
+        }
         Pipeline {
             rules,
             assembler,
             scratch: Scratch::default(),
-            correlator: Correlator::default(),
+            correlator,
             hits: Vec::new(),
             ready: Vec::new(),
             records: Vec::new(),
@@ -274,6 +283,12 @@ impl Pipeline {
             if let Err(e) = outbox.commit(&self.pending, checkpoint) {
                 error!(error = %e, "cannot store events in the outbox");
                 return Err(e);
+            }
+            if let Some(families) = self.correlator.families_changed() {
+                // Only the first events after a restart depend on it.
+                if let Err(e) = outbox.set_families(&self.source_key, &families) {
+                    error!(error = %e, "cannot store which records events wait for");
+                }
             }
         }
         self.pending.clear();

@@ -24,6 +24,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Ids of events already queued (id → when), so a record read again after a
 /// crash does not queue its event twice. Kept for [`RECENT_FOR_MS`].
 const RECENT: TableDefinition<&str, i64> = TableDefinition::new("recent");
+/// Per source: the `wait_for` key families seen in its log (JSON list), so a
+/// restart keeps waiting for the audit records it knows are there.
+const FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("families");
 const RECENT_FOR_MS: i64 = 7 * 24 * 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +116,7 @@ impl Outbox {
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(META)?;
         txn.open_table(RECENT)?;
+        txn.open_table(FAMILIES)?;
         txn.commit()?;
         prune_recent(&db)?;
         Ok(Outbox {
@@ -222,6 +226,25 @@ impl Outbox {
             txn.open_table(DEAD)?
                 .insert((sink, seq), serde_json::to_vec(&dead)?.as_slice())?;
         }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The correlation key families `source` was waiting for when last stored.
+    pub fn families(&self, source: &str) -> Result<Vec<String>, OutboxError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(FAMILIES)?;
+        let v = t.get(source)?;
+        Ok(match v {
+            Some(v) => serde_json::from_slice(v.value())?,
+            None => Vec::new(),
+        })
+    }
+
+    pub fn set_families(&self, source: &str, families: &[String]) -> Result<(), OutboxError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(FAMILIES)?
+            .insert(source, serde_json::to_vec(families)?.as_slice())?;
         txn.commit()?;
         Ok(())
     }

@@ -23,6 +23,9 @@ const MAX_PER_KEY: usize = 256;
 const MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
 /// Most events held at once; beyond it the oldest goes out without its data.
 const MAX_WAITING: usize = 10_000;
+/// Waits in a row that end without their record before a family is no longer
+/// waited for (the audit log was switched off) — until one is seen again.
+const MAX_MISSES: u32 = 10;
 
 /// Data fields as a rule produced them.
 type Data = Vec<(String, String)>;
@@ -112,6 +115,7 @@ pub enum Ready<T> {
 
 struct Waiting<T> {
     key: String,
+    family: String,
     /// When the record was logged: events of one record share the data.
     at: DateTime<Utc>,
     /// Released once a record logged after this arrives without its data.
@@ -129,7 +133,10 @@ pub struct Correlator<T> {
     memory: Memory,
     limiter: Limiter,
     waiting: VecDeque<Waiting<T>>,
-    families: HashSet<String>,
+    /// Families waited for, with the waits in a row that ended without data.
+    families: HashMap<String, u32>,
+    /// Families that became waited for, or stopped being, since last asked.
+    changed: HashSet<String>,
 }
 
 impl<T> Default for Correlator<T> {
@@ -138,7 +145,8 @@ impl<T> Default for Correlator<T> {
             memory: Memory::default(),
             limiter: Limiter::default(),
             waiting: VecDeque::new(),
-            families: HashSet::new(),
+            families: HashMap::new(),
+            changed: HashSet::new(),
         }
     }
 }
@@ -164,7 +172,9 @@ impl<T> Correlator<T> {
             }
         }
         if let Some(key) = &rule.remember {
-            self.families.insert(key.family.clone());
+            if self.families.insert(key.family.clone(), 0).is_none() {
+                self.changed.insert(key.family.clone());
+            }
             let k = key.render(&hit.data);
             let first = self.waiting.iter().find(|w| w.key == k && at <= w.until);
             match first.map(|w| w.at) {
@@ -189,7 +199,7 @@ impl<T> Correlator<T> {
             return;
         }
         match &rule.wait_for {
-            Some((key, within)) if self.families.contains(&key.family) => {
+            Some((key, within)) if self.families.contains_key(&key.family) => {
                 if self.waiting.len() >= MAX_WAITING {
                     if let Some(w) = self.waiting.pop_front() {
                         out.push(Ready::Held(w.hit, w.context));
@@ -197,6 +207,7 @@ impl<T> Correlator<T> {
                 }
                 self.waiting.push_back(Waiting {
                     key: key.render(&hit.data),
+                    family: key.family.clone(),
                     at,
                     until: at + chrono::Duration::from_std(*within).unwrap_or(MAX_AGE),
                     deadline: now + *within,
@@ -216,12 +227,44 @@ impl<T> Correlator<T> {
             let w = &self.waiting[i];
             if at.is_some_and(|at| at > w.until) || now >= w.deadline {
                 if let Some(w) = self.waiting.remove(i) {
+                    self.missed(&w.family);
                     out.push(Ready::Held(w.hit, w.context));
                 }
             } else {
                 i += 1;
             }
         }
+    }
+
+    /// Counts a wait that ended without its record; enough in a row and the
+    /// family is no longer waited for.
+    fn missed(&mut self, family: &str) {
+        if let Some(misses) = self.families.get_mut(family) {
+            *misses += 1;
+            if *misses >= MAX_MISSES {
+                self.families.remove(family);
+                self.changed.insert(family.to_string());
+            }
+        }
+    }
+
+    /// Families to wait for from the start (remembered by an earlier run, so
+    /// the first events after a restart wait too).
+    pub fn wait_for_families(&mut self, families: impl IntoIterator<Item = String>) {
+        for f in families {
+            self.families.entry(f).or_insert(0);
+        }
+    }
+
+    /// The families waited for now, when that set changed since last asked.
+    pub fn families_changed(&mut self) -> Option<Vec<String>> {
+        if self.changed.is_empty() {
+            return None;
+        }
+        self.changed.clear();
+        let mut all: Vec<String> = self.families.keys().cloned().collect();
+        all.sort();
+        Some(all)
     }
 
     /// Releases every held event (end of input).
@@ -472,6 +515,42 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
         let mut ready = Vec::new();
         run.c.drain(&mut ready);
         assert_eq!(ready.len(), 1);
+    }
+
+    #[test]
+    fn a_family_whose_records_stop_coming_is_no_longer_waited_for() {
+        let mut run = Run::new();
+        run.line(AUDIT_B, t(0));
+        assert_eq!(run.c.families_changed(), Some(vec!["audit".to_string()]));
+        assert_eq!(run.c.families_changed(), None, "told once");
+        // The audit log is switched off: every wait ends without its record.
+        for i in 0..MAX_MISSES as i64 {
+            let out = run.line(DELETE_A, t(10 * i + 10));
+            // This one is held; the one before it went out without an actor.
+            assert_eq!(out.len(), usize::from(i > 0));
+        }
+        let out = run.line(DELETE_A, t(10 * MAX_MISSES as i64 + 10));
+        assert_eq!(out.len(), 2, "the last held one, and this one at once");
+        assert_eq!(run.c.families_changed(), Some(vec![]));
+        // It comes back: waited for again.
+        run.line(AUDIT_B, t(1000));
+        assert!(run.line(DELETE_A, t(1001)).is_empty());
+        assert_eq!(run.c.families_changed(), Some(vec!["audit".to_string()]));
+    }
+
+    #[test]
+    fn families_from_an_earlier_run_are_waited_for_at_once() {
+        let mut run = Run::new();
+        run.c.wait_for_families(["audit".to_string()]);
+        assert!(
+            run.line(DELETE_A, t(0)).is_empty(),
+            "held from the first record"
+        );
+        let a = run.line(AUDIT_A, t(0));
+        assert_eq!(
+            data(&a, 0),
+            [("chat_id", "a"), ("actor_email", "alice@example.com")]
+        );
     }
 
     #[test]
