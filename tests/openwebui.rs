@@ -1297,6 +1297,23 @@ async fn with_audit_log(v: Version) {
         .expects(vec![want("chat.created", &[("via", "new")])])
         .actor(ADMIN_EMAIL);
 
+    // A completion is audited too (AUDIT_EXCLUDED_PATHS no longer names /chat).
+    let r = api
+        .post(
+            "/api/chat/completions",
+            json!({"model": FAKE_MODEL, "stream": false,
+                   "messages": [{"role": "user", "content": "Say hello"}]}),
+        )
+        .await;
+    j.record(
+        "message.created",
+        "POST /api/chat/completions (fake-model, stream=false)",
+        &r,
+    )
+    .ids(json!({"model_id": FAKE_MODEL}))
+    .expects(vec![want("message.created", &[])])
+    .actor(ADMIN_EMAIL);
+
     let path = format!("/api/v1/chats/{chat_id}");
     let r = api.delete(&path).await;
     j.record("chat.deleted", &format!("DELETE {path}"), &r)
