@@ -564,7 +564,7 @@ fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     };
     for rec in &records {
         let at = record_time(rec);
-        correlator.expire(Some(at), now, &mut ready);
+        correlator.begin_record(at, now, &mut ready);
         hits.clear();
         rules.matches(rec, &mut scratch, &mut hits);
         if hits.is_empty() {

@@ -185,7 +185,7 @@ impl Pipeline {
         self.dirty |= !records.is_empty();
         self.process(&mut records);
         self.records = records;
-        self.correlator.expire(None, now, &mut self.ready);
+        self.correlator.expire_by_clock(now, &mut self.ready);
         self.emit_ready(None);
     }
 
@@ -196,7 +196,7 @@ impl Pipeline {
             self.stats.records += 1;
             Metrics::add(&METRICS.records, 1);
             let at = record_time(&rec);
-            self.correlator.expire(Some(at), now, &mut self.ready);
+            self.correlator.begin_record(at, now, &mut self.ready);
             self.hits.clear();
             rules.matches(&rec, &mut self.scratch, &mut self.hits);
             for hit in self.hits.drain(..) {

@@ -116,8 +116,8 @@ pub enum Ready<T> {
 struct Waiting<T> {
     key: String,
     family: String,
-    /// When the record was logged: events of one record share the data.
-    at: DateTime<Utc>,
+    /// Which record it came from: events of one record share the data.
+    record: u64,
     /// Released once a record logged after this arrives without its data.
     until: DateTime<Utc>,
     /// Released at this wall-clock time when the log goes quiet.
@@ -137,6 +137,8 @@ pub struct Correlator<T> {
     families: HashMap<String, u32>,
     /// Families that became waited for, or stopped being, since last asked.
     changed: HashSet<String>,
+    /// Counts records ([`Correlator::begin_record`]).
+    record: u64,
 }
 
 impl<T> Default for Correlator<T> {
@@ -147,6 +149,7 @@ impl<T> Default for Correlator<T> {
             waiting: VecDeque::new(),
             families: HashMap::new(),
             changed: HashSet::new(),
+            record: 0,
         }
     }
 }
@@ -177,14 +180,14 @@ impl<T> Correlator<T> {
             }
             let k = key.render(&hit.data);
             let first = self.waiting.iter().find(|w| w.key == k && at <= w.until);
-            match first.map(|w| w.at) {
+            match first.map(|w| w.record) {
                 // Every event of that record (user.login_failed and the
                 // brute-force alarm on one access line) takes the data.
                 Some(of) => {
                     let (done, wait): (VecDeque<_>, VecDeque<_>) =
                         std::mem::take(&mut self.waiting)
                             .into_iter()
-                            .partition(|w| w.key == k && w.at == of);
+                            .partition(|w| w.key == k && w.record == of);
                     self.waiting = wait;
                     for mut w in done {
                         merge(&mut w.hit.data, hit.data.clone());
@@ -208,7 +211,7 @@ impl<T> Correlator<T> {
                 self.waiting.push_back(Waiting {
                     key: key.render(&hit.data),
                     family: key.family.clone(),
-                    at,
+                    record: self.record,
                     until: at + chrono::Duration::from_std(*within).unwrap_or(MAX_AGE),
                     deadline: now + *within,
                     hit,
@@ -219,9 +222,19 @@ impl<T> Correlator<T> {
         }
     }
 
-    /// Releases held events whose wait is over: a record logged at `at` came
-    /// after their window, or the wall clock passed their deadline.
-    pub fn expire(&mut self, at: Option<DateTime<Utc>>, now: Instant, out: &mut Vec<Ready<T>>) {
+    /// A new record, logged at `at`, is about to be offered: held events whose
+    /// window it is past (or whose clock deadline passed) are released.
+    pub fn begin_record(&mut self, at: DateTime<Utc>, now: Instant, out: &mut Vec<Ready<T>>) {
+        self.record += 1;
+        self.expire(Some(at), now, out);
+    }
+
+    /// Releases held events whose clock deadline passed (the log went quiet).
+    pub fn expire_by_clock(&mut self, now: Instant, out: &mut Vec<Ready<T>>) {
+        self.expire(None, now, out);
+    }
+
+    fn expire(&mut self, at: Option<DateTime<Utc>>, now: Instant, out: &mut Vec<Ready<T>>) {
         let mut i = 0;
         while i < self.waiting.len() {
             let w = &self.waiting[i];
@@ -388,7 +401,7 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
             self.rs
                 .matches(&rec, &mut crate::rules::Scratch::default(), &mut hits);
             let mut ready = Vec::new();
-            self.c.expire(Some(at), now, &mut ready);
+            self.c.begin_record(at, now, &mut ready);
             for h in hits {
                 let rule = &self.rs.rules()[h.rule];
                 self.c.offer(rule, h, at, now, || text, &mut ready);
@@ -486,6 +499,24 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
     }
 
     #[test]
+    fn two_records_logged_in_the_same_millisecond_pair_one_each() {
+        let mut run = Run::new();
+        run.line(AUDIT_B, t(0));
+        assert!(run.line(DELETE_A, t(1)).is_empty());
+        assert!(
+            run.line(DELETE_A, t(1)).is_empty(),
+            "a second request, same time"
+        );
+        let first = run.line(AUDIT_A, t(1));
+        assert_eq!(first.len(), 1, "one audit record completes one request");
+        let second = run.line("AUDIT DELETE /api/v1/chats/a by carol@example.com", t(1));
+        assert_eq!(
+            data(&second, 0),
+            [("chat_id", "a"), ("actor_email", "carol@example.com")]
+        );
+    }
+
+    #[test]
     fn a_held_event_goes_out_without_the_data_when_the_wait_ends() {
         let mut run = Run::new();
         run.line(AUDIT_B, t(0));
@@ -505,9 +536,9 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
             .expect("a deadline for the held event");
         let mut ready = Vec::new();
         run.c
-            .expire(None, due - Duration::from_millis(1), &mut ready);
+            .expire_by_clock(due - Duration::from_millis(1), &mut ready);
         assert!(ready.is_empty(), "not before its deadline");
-        run.c.expire(None, due, &mut ready);
+        run.c.expire_by_clock(due, &mut ready);
         assert_eq!(ready.len(), 1);
 
         // At the end of input, without waiting.
