@@ -92,8 +92,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
         .map_err(|e| Fail::runtime(format!("cannot start: {e}")))
 }
 
-fn build_sinks(cfg: &Config) -> Vec<(Sink, EventFilter)> {
-    sink::build(cfg)
+fn build_sinks(cfg: &Config) -> Result<Vec<(Sink, EventFilter)>, Fail> {
+    sink::build(cfg).map_err(Fail::usage)
 }
 
 // ---- run -------------------------------------------------------------------
@@ -109,7 +109,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Fail> {
     let sinks = if args.dry_run {
         Vec::new()
     } else {
-        build_sinks(&cfg)
+        build_sinks(&cfg)?
     };
     if !args.dry_run && sinks.is_empty() {
         return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET), DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL, or TELEGRAM_BOT_TOKEN with TELEGRAM_CHAT_ID, in the environment or .env; or use --dry-run to print events instead"));
@@ -649,7 +649,7 @@ pub fn assemble_all(rules: &RuleSet, input: &[u8]) -> Vec<Record> {
 
 fn send_test() -> Result<ExitCode, Fail> {
     let (_env, cfg) = load_config()?;
-    let sinks = build_sinks(&cfg);
+    let sinks = build_sinks(&cfg)?;
     if sinks.is_empty() {
         return Err(Fail::usage("no receiver is configured: set WEBHOOK_URL (and WEBHOOK_SECRET), DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL, or TELEGRAM_BOT_TOKEN with TELEGRAM_CHAT_ID, in the environment or .env"));
     }

@@ -586,5 +586,20 @@ async fn a_receiver_behind_a_private_ca_is_trusted_through_ssl_cert_file() {
         !err.contains("PRIVATE KEY"),
         "the key's content never shows: {err}"
     );
+    // PEM framing around something that is no certificate: refused too, never
+    // a quiet fallback to a client without the CA, timeouts or redirect rules.
+    let bogus = s.path("bogus.pem");
+    std::fs::write(
+        &bogus,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let mut env = env_for(&url);
+    env.push(("SSL_CERT_FILE", bogus.to_str().unwrap()));
+    let out = s.output(&["send-test"], &env, b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not a valid X.509 certificate"), "{err}");
+    assert_eq!(rx.received().len(), 1, "nothing more was sent");
     rx.stop().await;
 }

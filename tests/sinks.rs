@@ -62,7 +62,7 @@ fn simple(message: &str) -> Event {
 }
 
 fn client() -> reqwest::Client {
-    http_client(Duration::from_secs(5), &[])
+    http_client(Duration::from_secs(5), &[]).expect("an HTTP client")
 }
 
 fn discord(p: &Platform) -> Discord {

@@ -480,6 +480,19 @@ fn extra_roots(env: &Env) -> Result<Option<(PathBuf, Vec<reqwest::Certificate>)>
                 "'{path}' holds no PEM certificate; it must contain -----BEGIN CERTIFICATE----- blocks (your CA's certificate, not a key)"
             ))
         })?;
+    // PEM framing around something that is no certificate passes the parse
+    // above; building a client with each one is what tells.
+    for (i, cert) in certs.iter().enumerate() {
+        reqwest::Client::builder()
+            .add_root_certificate(cert.clone())
+            .build()
+            .map_err(|_| {
+                invalid(format!(
+                    "certificate {} in '{path}' is not a valid X.509 certificate; export your CA's certificate again in PEM form",
+                    i + 1
+                ))
+            })?;
+    }
     Ok(Some((PathBuf::from(path), certs)))
 }
 

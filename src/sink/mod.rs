@@ -81,10 +81,10 @@ impl Sink {
 }
 
 /// Every configured sink with the events it wants.
-pub fn build(cfg: &crate::config::Config) -> Vec<(Sink, EventFilter)> {
+pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, EventFilter)>, String> {
     use crate::config::ChatKind;
     let roots = cfg.extra_roots.as_ref().map(|(_, c)| c.as_slice());
-    let client = webhook::http_client(cfg.webhook_timeout, roots.unwrap_or_default());
+    let client = webhook::http_client(cfg.webhook_timeout, roots.unwrap_or_default())?;
     let mut out: Vec<(Sink, EventFilter)> = cfg
         .webhooks
         .iter()
@@ -107,7 +107,7 @@ pub fn build(cfg: &crate::config::Config) -> Vec<(Sink, EventFilter)> {
         };
         out.push((sink, c.events.clone()));
     }
-    out
+    Ok(out)
 }
 
 /// A sink's name and the events it wants, as the pipeline routes them.

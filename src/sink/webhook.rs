@@ -47,8 +47,12 @@ fn hmac(key: &SecretKey, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The client every sink shares; `extra_roots` are trusted besides the
-/// built-in public roots (`SSL_CERT_FILE`).
-pub fn http_client(timeout: Duration, extra_roots: &[reqwest::Certificate]) -> reqwest::Client {
+/// built-in public roots (`SSL_CERT_FILE`). No fallback on failure: a default
+/// client would follow redirects, wait forever and drop the extra roots.
+pub fn http_client(
+    timeout: Duration,
+    extra_roots: &[reqwest::Certificate],
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("owui-bridge/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
@@ -57,7 +61,9 @@ pub fn http_client(timeout: Duration, extra_roots: &[reqwest::Certificate]) -> r
     for cert in extra_roots {
         builder = builder.add_root_certificate(cert.clone());
     }
-    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up HTTPS for the receivers: {e}"))
 }
 
 impl Webhook {
@@ -128,7 +134,7 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
         "no answer in time (WEBHOOK_TIMEOUT); is the receiver overloaded or unreachable?".into()
     } else if e.is_connect() {
         let cause = root_cause(e);
-        if cause.contains("UnknownIssuer") || cause.contains("invalid peer certificate") {
+        if cause.contains("UnknownIssuer") {
             return format!("the receiver's TLS certificate is not trusted ({cause}); if it comes from your own CA, set SSL_CERT_FILE to that CA's certificate (PEM)");
         }
         if cause.contains("no records found")
@@ -149,8 +155,9 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
 }
 
 /// The innermost cause of an error, where TLS says what it did not like.
+/// (Not the error itself: its text holds the URL, which may hold a token.)
 fn root_cause(e: &reqwest::Error) -> String {
-    let mut cause = e.to_string();
+    let mut cause = String::new();
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
         cause = s.to_string();
