@@ -127,24 +127,9 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         return Ok(Compiled::Disable(id));
     }
     let here = raw.id.span().start;
-    let remember = raw
-        .remember
-        .as_ref()
-        .map(|k| key(src, &id, k.span().start, k.get_ref(), "remember"))
-        .transpose()?;
-    let recall = raw
-        .recall
-        .as_ref()
-        .map(|r| keyed_wait(src, &id, r, "recall", Duration::from_secs(10)))
-        .transpose()?;
-    let wait_for = raw
-        .wait_for
-        .as_ref()
-        .map(|r| keyed_wait(src, &id, r, "wait_for", Duration::from_secs(2)))
-        .transpose()?;
     // A rule that only remembers fires no event of its own.
     let placeholder;
-    let event = match (&raw.event, remember.is_some() || recall.is_some()) {
+    let event = match (&raw.event, raw.remember.is_some() || raw.recall.is_some()) {
         (None, true) => {
             placeholder = Spanned::new(here..here, String::new());
             &placeholder
@@ -158,6 +143,13 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         })?,
     };
     let fires = !event.get_ref().is_empty();
+    if let (false, Some(w)) = (fires, &raw.wait_for) {
+        return Err(src.error_at(
+            w.span().start,
+            format!("rule '{id}': wait_for on a rule without an event waits for nothing"),
+            Some("give the rule an event = \"…\", or remove wait_for".into()),
+        ));
+    }
     if fires && !valid_event_name(event.get_ref()) {
         return Err(src.error_at(
             event.span().start,
@@ -231,7 +223,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     let threshold = raw
         .threshold
         .as_ref()
-        .map(|t| threshold(src, &id, t, recall.is_some(), &captures))
+        .map(|t| threshold(src, &id, t, raw.recall.is_some(), &captures))
         .transpose()?;
 
     let mut known: Vec<&str> = captures.iter().map(String::as_str).collect();
@@ -249,17 +241,46 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     }
     let mut with_data = known.clone();
     with_data.extend(raw.data.keys().map(String::as_str));
-    // Recalled fields are only known at run time: any name is allowed then.
+    // Keys render from the rule's own fields, plus what `recall` brought in
+    // for the keys rendered after it (remember, wait_for, cooldown_key).
+    let own = Some(with_data.as_slice());
+    let after_recall = if raw.recall.is_some() { None } else { own };
+    let recall = raw
+        .recall
+        .as_ref()
+        .map(|r| keyed_wait(src, &id, r, "recall", Duration::from_secs(10), own))
+        .transpose()?;
+    let remember = raw
+        .remember
+        .as_ref()
+        .map(|k| key(src, &id, k, "remember", after_recall))
+        .transpose()?;
+    let wait_for = raw
+        .wait_for
+        .as_ref()
+        .map(|r| {
+            keyed_wait(
+                src,
+                &id,
+                r,
+                "wait_for",
+                Duration::from_secs(2),
+                after_recall,
+            )
+        })
+        .transpose()?;
+    // Recalled (and awaited) fields are only known at run time: any name is
+    // allowed then. A cooldown is decided before any wait.
     let names = if recall.is_some() || wait_for.is_some() {
         None
     } else {
-        Some(with_data.as_slice())
+        own
     };
     let cooldown_key = raw
         .cooldown_key
         .as_ref()
         .map(|k| {
-            Template::parse_with(k.get_ref(), names).map_err(|e| {
+            Template::parse_with(k.get_ref(), after_recall).map_err(|e| {
                 src.error_at(
                     src.offset_in_value(&k.span(), e.offset),
                     format!("rule '{id}': cooldown_key: {}", e.message),
@@ -313,16 +334,37 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
 }
 
 /// A `remember` / `recall` / `wait_for` key: a template over the rule's data.
-fn key(src: &Source, id: &str, at: usize, text: &str, what: &str) -> Result<Key, RuleFileError> {
-    let text = text.trim();
-    let fix = || {
-        Some(format!("use a name such as {what} = \"signin\", or a template such as \"audit {{method}} {{path}}\""))
+fn key(
+    src: &Source,
+    id: &str,
+    text: &Spanned<String>,
+    what: &str,
+    known: Option<&[&str]>,
+) -> Result<Key, RuleFileError> {
+    let example = if what == "remember" {
+        "remember = \"signin\" or remember = \"audit {method} {path}\"".to_string()
+    } else {
+        format!("{what} = {{ key = \"signin\", within = \"10s\" }}")
     };
-    if text.is_empty() {
-        return Err(src.error_at(at, format!("rule '{id}': {what} needs a key"), fix()));
+    let fix = || {
+        Some(format!(
+            "write a key name or a template over this rule's fields, e.g. {example}"
+        ))
+    };
+    if text.get_ref().trim().is_empty() {
+        return Err(src.error_at(
+            text.span().start,
+            format!("rule '{id}': {what} needs a key"),
+            fix(),
+        ));
     }
-    Key::parse(text)
-        .map_err(|e| src.error_at(at, format!("rule '{id}': {what} key: {}", e.message), fix()))
+    Key::parse(text.get_ref().trim(), known).map_err(|e| {
+        src.error_at(
+            src.offset_in_value(&text.span(), e.offset),
+            format!("rule '{id}': {what} key: {}", e.message),
+            fix(),
+        )
+    })
 }
 
 /// `recall = { key, within }` and `wait_for = { key, within }`.
@@ -332,14 +374,19 @@ fn keyed_wait(
     raw: &Spanned<RawRecall>,
     what: &str,
     default: Duration,
+    known: Option<&[&str]>,
 ) -> Result<(Key, Duration), RuleFileError> {
-    let at = raw.span().start;
     let within = match &raw.get_ref().within {
         None => default,
-        Some(w) => parse_duration(w)
-            .map_err(|e| src.error_at(at, format!("rule '{id}': {what}.within: {e}"), None))?,
+        Some(w) => parse_duration(w).map_err(|e| {
+            src.error_at(
+                raw.span().start,
+                format!("rule '{id}': {what}.within: {e}"),
+                None,
+            )
+        })?,
     };
-    Ok((key(src, id, at, &raw.get_ref().key, what)?, within))
+    Ok((key(src, id, &raw.get_ref().key, what, known)?, within))
 }
 
 fn threshold(

@@ -44,8 +44,10 @@ pub struct Key {
 }
 
 impl Key {
-    pub fn parse(text: &str) -> Result<Key, TemplateError> {
-        let template = Template::parse_with(text, None)?;
+    /// `known`: the field names the key may use (`None`: any, they may only
+    /// exist at run time).
+    pub fn parse(text: &str, known: Option<&[&str]>) -> Result<Key, TemplateError> {
+        let template = Template::parse_with(text, known)?;
         let family = text.split('{').next().unwrap_or("").trim().to_string();
         Ok(Key {
             template,

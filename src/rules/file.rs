@@ -65,7 +65,7 @@ pub struct RawThreshold {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecall {
-    pub key: String,
+    pub key: Spanned<String>,
     pub within: Option<String>,
 }
 

@@ -350,10 +350,12 @@ fn extract_data(
         .filter_map(|name| group(name).map(|v| (name.clone(), v.to_string())))
         .collect();
     for (key, tpl) in &rule.data {
-        if tpl
-            .only_fields()
-            .is_some_and(|fs| fs.iter().all(|f| group(f).is_none()))
-        {
+        if tpl.only_fields().is_some_and(|fs| {
+            !fs.is_empty()
+                && fs
+                    .iter()
+                    .all(|f| !matches!(*f, "rule" | "event") && group(f).is_none())
+        }) {
             continue;
         }
         let value = tpl.render(|k| match k {
@@ -714,6 +716,44 @@ text = "📎 {summary}"
     }
 
     #[test]
+    fn a_data_value_of_fields_alone_is_left_out_when_none_matched() {
+        let rs = set(r#"
+[[rule]]
+id = "m"
+event = "model.changed"
+match = 'toggle(?:\?id=(?P<model_id>\S+)|(?P<other>!))?'
+[rule.data]
+model_id = "{model_id|url_decode}"
+either = "{model_id}{other}"
+labelled = "model {model_id}"
+src = "{rule}"
+empty = ""
+"#)
+        .unwrap();
+        let with = hits(&rs, "toggle?id=llama3.1%3A8b");
+        assert_eq!(
+            with[0].1,
+            vec![
+                ("either".into(), "llama3.1%3A8b".into()),
+                ("empty".into(), "".into()),
+                ("labelled".into(), "model llama3.1%3A8b".into()),
+                ("model_id".into(), "llama3.1:8b".into()),
+                ("src".into(), "m".into()),
+            ]
+        );
+        let without = hits(&rs, "toggle");
+        assert_eq!(
+            without[0].1,
+            vec![
+                ("empty".into(), "".into()),
+                ("labelled".into(), "model ".into()),
+                ("src".into(), "m".into()),
+            ],
+            "fields alone, none matched: left out; text, {{rule}} and \"\" stay"
+        );
+    }
+
+    #[test]
     fn ignore_and_stream_and_always_rules() {
         let rs = set(r#"
 [[rule]]
@@ -774,6 +814,30 @@ stream = "stdout"
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error"),
         }
+    }
+
+    #[test]
+    fn correlation_keys_are_checked_where_they_are_written() {
+        let e = err("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = '(?P<method>GET) (?P<path>\\S+)'\nwait_for = { key = \"audit {methd} {path}\" }\n");
+        assert!(
+            e.starts_with("t.toml:5:27: rule 'k': wait_for key: {methd} names no field of this rule; the fields are: method, path"),
+            "{e}"
+        );
+        assert!(
+            e.contains("wait_for = { key = \"signin\", within = \"10s\" }"),
+            "{e}"
+        );
+        // After a recall, remember and wait_for may use what it brings.
+        assert!(set("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'x'\nrecall = { key = \"s\" }\nwait_for = { key = \"a {email}\" }\n").is_ok());
+        let e = err("[[rule]]\nid = \"k\"\nmatch = 'x(?P<a>y)'\nremember = \"k {a}\"\nwait_for = { key = \"z\" }\n");
+        assert!(
+            e.contains("wait_for on a rule without an event waits for nothing"),
+            "{e}"
+        );
+        let e = err(
+            "[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = '(?P<a>y)'\ncooldown_key = \"e {a}\"\n",
+        );
+        assert!(e.contains("cooldown_key without a cooldown"), "{e}");
     }
 
     #[test]
@@ -909,10 +973,12 @@ stream = "stdout"
                 .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_string())))
                 .collect();
             for (key, tpl) in &rule.data {
-                if tpl
-                    .only_fields()
-                    .is_some_and(|fs| fs.iter().all(|f| caps.name(f).is_none()))
-                {
+                if tpl.only_fields().is_some_and(|fs| {
+                    !fs.is_empty()
+                        && fs
+                            .iter()
+                            .all(|f| !matches!(*f, "rule" | "event") && caps.name(f).is_none())
+                }) {
                     continue;
                 }
                 let value = tpl.render(|k| match k {
