@@ -440,6 +440,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
             let _ = writeln!(out, "source: stdin (nothing to reach)");
         }
         Some(SourceSpec::File(path)) => match std::fs::File::open(path) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => problems.push(format!("--source file:{}: that is a folder; name the log file itself", path.display())),
             Ok(_) => {
                 let _ = writeln!(out, "source: ok, {} is readable", path.display());
             }

@@ -163,6 +163,12 @@ impl Pipeline {
         self.process(&mut records);
         self.records = records;
         self.assembler = Assembler::new(new.assemble_config().clone());
+        let remembered = new
+            .rules()
+            .iter()
+            .filter_map(|r| r.remember.as_ref().map(|k| k.family().to_string()))
+            .collect();
+        self.correlator.keep_families(&remembered);
         self.rules = new;
     }
 

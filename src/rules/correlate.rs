@@ -22,7 +22,7 @@ const MAX_PER_KEY: usize = 256;
 /// Remembered data nobody took is dropped after this long.
 const MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
 /// Most events held at once; beyond it the oldest goes out without its data.
-const MAX_WAITING: usize = 10_000;
+const MAX_WAITING: usize = 1_000;
 /// Waits in a row that end without their record before a family is no longer
 /// waited for (the audit log was switched off) — until one is seen again.
 const MAX_MISSES: u32 = 10;
@@ -260,6 +260,16 @@ impl<T> Correlator<T> {
                 self.families.remove(family);
                 self.changed.insert(family.to_string());
             }
+        }
+    }
+
+    /// After a rule reload: families no rule remembers any more are not
+    /// waited for (a user switched the audit rule off).
+    pub fn keep_families(&mut self, remembered: &HashSet<String>) {
+        let before = self.families.len();
+        self.families.retain(|f, _| remembered.contains(f));
+        if self.families.len() != before {
+            self.changed.insert(String::new());
         }
     }
 
@@ -569,6 +579,22 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
         run.line(AUDIT_B, t(1000));
         assert!(run.line(DELETE_A, t(1001)).is_empty());
         assert_eq!(run.c.families_changed(), Some(vec!["audit".to_string()]));
+    }
+
+    #[test]
+    fn a_reload_without_the_remembering_rule_stops_the_waits() {
+        let mut run = Run::new();
+        run.line(AUDIT_B, t(0));
+        run.c.families_changed();
+        run.c.keep_families(&HashSet::from(["audit".to_string()]));
+        assert_eq!(
+            run.c.families_changed(),
+            None,
+            "still remembered: unchanged"
+        );
+        run.c.keep_families(&HashSet::new());
+        assert_eq!(run.c.families_changed(), Some(vec![]));
+        assert_eq!(run.line(DELETE_A, t(1)).len(), 1, "out at once");
     }
 
     #[test]

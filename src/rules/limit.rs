@@ -18,12 +18,17 @@ struct Group {
     /// Times of held hits inside the threshold window, oldest first.
     hits: VecDeque<DateTime<Utc>>,
     last_seen: Option<DateTime<Utc>>,
+    /// The threshold's window: idle state is kept at least this long.
+    window: Duration,
 }
 
 #[derive(Default)]
 struct Cooling {
     last_fired: Option<DateTime<Utc>>,
     suppressed: u64,
+    last_seen: Option<DateTime<Utc>>,
+    /// The cooldown: idle state is kept at least this long.
+    period: Duration,
 }
 
 /// Threshold state per (rule, group) and cooldown state per cooldown key:
@@ -69,6 +74,7 @@ impl Limiter {
 
         if let Some(t) = &rule.threshold {
             let within = Duration::from_std(t.within).unwrap_or(Duration::MAX);
+            g.window = within;
             g.hits.push_back(at);
             while g.hits.front().is_some_and(|&first| at - first >= within) {
                 g.hits.pop_front();
@@ -83,6 +89,8 @@ impl Limiter {
         if let Some(cd) = rule.cooldown {
             let cd = Duration::from_std(cd).unwrap_or(Duration::MAX);
             let c = self.cooling.entry(cooldown_key).or_default();
+            c.last_seen = Some(at);
+            c.period = cd;
             if c.last_fired.is_some_and(|last| at - last < cd) {
                 c.suppressed += 1;
                 return false;
@@ -96,12 +104,15 @@ impl Limiter {
         true
     }
 
-    /// Drops groups idle for a day, so a stream of distinct emails cannot grow memory forever.
+    /// Drops state idle for a day (or its own window or period, if longer),
+    /// so a stream of distinct emails or error kinds cannot grow memory
+    /// forever. A pruned cooldown forgets its count of held-back events.
     fn prune(&mut self, now: DateTime<Utc>) {
-        let recent = |t: Option<DateTime<Utc>>| t.is_some_and(|t| now - t < Duration::days(1));
-        self.groups.retain(|_, g| recent(g.last_seen));
-        self.cooling
-            .retain(|_, c| c.suppressed > 0 || recent(c.last_fired));
+        let kept = |seen: Option<DateTime<Utc>>, span: Duration| {
+            seen.is_some_and(|t| now - t < span.max(Duration::days(1)))
+        };
+        self.groups.retain(|_, g| kept(g.last_seen, g.window));
+        self.cooling.retain(|_, c| kept(c.last_seen, c.period));
     }
 }
 
@@ -215,6 +226,30 @@ cooldown_key = "errors {error_type}"
         let mut h = err(0, "KeyError");
         assert!(l.admit(a, &mut h, t(60)));
         assert!(h.data.contains(&("suppressed".into(), "2".into())));
+    }
+
+    #[test]
+    fn idle_state_is_pruned_after_a_day_or_its_own_period() {
+        let short = rule("cooldown = \"30s\"\ncooldown_key = \"e {email}\"");
+        let mut long = rule("cooldown = \"48h\"");
+        long.id = "long".into();
+        let mut l = Limiter::default();
+        for i in 0..100 {
+            assert!(l.admit(&short, &mut hit(&format!("e{i}")), t(i)));
+            assert!(
+                !l.admit(&short, &mut hit(&format!("e{i}")), t(i + 1)),
+                "suppressed"
+            );
+        }
+        assert!(l.admit(&long, &mut hit("x"), t(0)));
+        l.prune(t(2 * 86_400 - 10));
+        assert_eq!(
+            l.cooling.len(),
+            1,
+            "only the 48 h cooldown is still within its period"
+        );
+        l.prune(t(3 * 86_400));
+        assert!(l.cooling.is_empty());
     }
 
     #[test]
