@@ -47,7 +47,9 @@
 //! follows the access line: `owui.audit` and `wait_for` in the pack).
 //! A third, `at_debug_level_message_created_names_the_model`, runs each version
 //! at `GLOBAL_LOG_LEVEL=DEBUG` and wants the completions' `message.created` to
-//! carry the model and the user's message from the `form_data` record.
+//! carry the model and the user's message from the `form_data` record; a
+//! fourth, `in_json_format_every_rest_action_gives_its_one_signed_event`,
+//! repeats every action on 0.12.4 with `LOG_FORMAT=json`.
 //! Only one Open WebUI runs at a time.
 //!
 //! A failure here that is not the harness's own is a gap between what this
@@ -1041,11 +1043,22 @@ async fn sign_up_and_in(api: &mut Api, j: &mut Journal) {
 /// Every action the pack has an event for, through the REST API, in the order
 /// of `openwebui-0.12.4-actions.jsonl`.
 async fn every_action(v: Version) {
+    let label = v.name.clone();
+    all_actions(v, label, &[]).await
+}
+
+/// The same with `LOG_FORMAT=json` (0.8.4+): every event from the JSON lines.
+async fn every_action_in_json(v: Version) {
+    let label = format!("{}-json", v.name);
+    all_actions(v, label, &[("LOG_FORMAT", "json")]).await
+}
+
+async fn all_actions(v: Version, label: String, env: &'static [(&'static str, &'static str)]) {
     let _serial = SERIAL.lock().await;
-    let mut run = Run::start(&v, &v.name, &[]).await;
+    let mut run = Run::start(&v, &label, env).await;
     let api = &mut run.api;
     let mut j = Journal::default();
-    eprintln!("[{}] REST calls:", v.name);
+    eprintln!("[{label}] REST calls:");
 
     // Users: sign-up (the first user becomes admin), sign-in, a wrong password.
     sign_up_and_in(api, &mut j).await;
@@ -1463,6 +1476,16 @@ async fn every_rest_action_gives_its_one_signed_event() {
         }
     }
     report(failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_json_format_every_rest_action_gives_its_one_signed_event() {
+    let v = versions().into_iter().find(|v| v.name == "0.12.4").expect(
+        "OWUI_E2E_VENVS has no 0.12.4, which this scenario is about: run scripts/openwebui-e2e.sh",
+    );
+    if let Some(msg) = isolated(&v, every_action_in_json).await {
+        report(vec![(format!("{} (LOG_FORMAT=json)", v.name), msg)]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -336,6 +336,7 @@ fixture_tests! {
     pack_on_0_12_4_noise_fires_nothing => "0.12.4-noise.log",
     pack_on_0_12_4_real_audit_on_stdout => "0.12.4-audit-real.log",
     pack_on_0_12_4_real_debug_payloads => "0.12.4-debug-real.log",
+    pack_on_0_12_4_real_json => "0.12.4-json-real.log",
 }
 
 #[test]
