@@ -1040,6 +1040,25 @@ async fn sign_up_and_in(api: &mut Api, j: &mut Journal) {
         .expects(vec![want("user.login", &[("email", ADMIN_EMAIL)])]);
 }
 
+/// A completion from `fake-model` ("Say hello"), as JSON or streamed: one
+/// `message.created`.
+async fn say_hello<'j>(api: &mut Api, j: &'j mut Journal, stream: bool) -> &'j mut Step {
+    let r = api
+        .post(
+            "/api/chat/completions",
+            json!({"model": FAKE_MODEL, "stream": stream,
+                   "messages": [{"role": "user", "content": "Say hello"}]}),
+        )
+        .await;
+    j.record(
+        "message.created",
+        &format!("POST /api/chat/completions (fake-model, stream={stream})"),
+        &r,
+    )
+    .ids(json!({"model_id": FAKE_MODEL}))
+    .expects(vec![want("message.created", &[])])
+}
+
 /// Every action the pack has an event for, through the REST API, in the order
 /// of `openwebui-0.12.4-actions.jsonl`.
 async fn every_action(v: Version) {
@@ -1144,20 +1163,7 @@ async fn all_actions(v: Version, label: String, env: &'static [(&'static str, &'
 
     // At INFO a completion's access line has no chat, user or model id to key on.
     for stream in [false, true] {
-        let r = api
-            .post(
-                "/api/chat/completions",
-                json!({"model": FAKE_MODEL, "stream": stream,
-                       "messages": [{"role": "user", "content": "Say hello"}]}),
-            )
-            .await;
-        j.record(
-            "message.created",
-            &format!("POST /api/chat/completions (fake-model, stream={stream})"),
-            &r,
-        )
-        .ids(json!({"model_id": FAKE_MODEL}))
-        .expects(vec![want("message.created", &[])]);
+        say_hello(api, &mut j, stream).await;
     }
 
     let r = api
@@ -1311,21 +1317,7 @@ async fn with_audit_log(v: Version) {
         .actor(ADMIN_EMAIL);
 
     // A completion is audited too (AUDIT_EXCLUDED_PATHS no longer names /chat).
-    let r = api
-        .post(
-            "/api/chat/completions",
-            json!({"model": FAKE_MODEL, "stream": false,
-                   "messages": [{"role": "user", "content": "Say hello"}]}),
-        )
-        .await;
-    j.record(
-        "message.created",
-        "POST /api/chat/completions (fake-model, stream=false)",
-        &r,
-    )
-    .ids(json!({"model_id": FAKE_MODEL}))
-    .expects(vec![want("message.created", &[])])
-    .actor(ADMIN_EMAIL);
+    say_hello(api, &mut j, false).await.actor(ADMIN_EMAIL);
 
     let path = format!("/api/v1/chats/{chat_id}");
     let r = api.delete(&path).await;
@@ -1422,20 +1414,7 @@ async fn at_debug_level(v: Version) {
     eprintln!("[{label}] REST calls:");
     sign_up_and_in(api, &mut j).await;
     for stream in [false, true] {
-        let r = api
-            .post(
-                "/api/chat/completions",
-                json!({"model": FAKE_MODEL, "stream": stream,
-                       "messages": [{"role": "user", "content": "Say hello"}]}),
-            )
-            .await;
-        j.record(
-            "message.created",
-            &format!("POST /api/chat/completions (fake-model, stream={stream})"),
-            &r,
-        )
-        .ids(json!({"model_id": FAKE_MODEL}))
-        .expects(vec![want("message.created", &[])]);
+        say_hello(api, &mut j, stream).await;
     }
     let got = run.finish(&j).await;
     let models: Vec<(Value, Value)> = got

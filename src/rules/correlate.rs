@@ -137,8 +137,8 @@ pub struct Correlator<T> {
     waiting: VecDeque<Waiting<T>>,
     /// Families waited for, with the waits in a row that ended without data.
     families: HashMap<String, u32>,
-    /// Families that became waited for, or stopped being, since last asked.
-    changed: HashSet<String>,
+    /// Whether the families waited for changed since last asked.
+    changed: bool,
     /// Counts records ([`Correlator::begin_record`]).
     record: u64,
 }
@@ -150,7 +150,7 @@ impl<T> Default for Correlator<T> {
             limiter: Limiter::default(),
             waiting: VecDeque::new(),
             families: HashMap::new(),
-            changed: HashSet::new(),
+            changed: false,
             record: 0,
         }
     }
@@ -178,7 +178,7 @@ impl<T> Correlator<T> {
         }
         if let Some(key) = &rule.remember {
             if self.families.insert(key.family.clone(), 0).is_none() {
-                self.changed.insert(key.family.clone());
+                self.changed = true;
             }
             let k = key.render(&hit.data);
             let first = self.waiting.iter().find(|w| w.key == k && at <= w.until);
@@ -258,7 +258,7 @@ impl<T> Correlator<T> {
             *misses += 1;
             if *misses >= MAX_MISSES {
                 self.families.remove(family);
-                self.changed.insert(family.to_string());
+                self.changed = true;
             }
         }
     }
@@ -269,7 +269,7 @@ impl<T> Correlator<T> {
         let before = self.families.len();
         self.families.retain(|f, _| remembered.contains(f));
         if self.families.len() != before {
-            self.changed.insert(String::new());
+            self.changed = true;
         }
     }
 
@@ -283,10 +283,10 @@ impl<T> Correlator<T> {
 
     /// The families waited for now, when that set changed since last asked.
     pub fn families_changed(&mut self) -> Option<Vec<String>> {
-        if self.changed.is_empty() {
+        if !self.changed {
             return None;
         }
-        self.changed.clear();
+        self.changed = false;
         let mut all: Vec<String> = self.families.keys().cloned().collect();
         all.sort();
         Some(all)

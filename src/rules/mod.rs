@@ -340,31 +340,31 @@ fn extract_data(
     locs: &CaptureLocations,
     text: &str,
 ) -> Vec<(String, String)> {
-    let group = |name: &str| -> Option<&str> {
+    rule_data(rule, |name| {
         let &(_, i) = groups.iter().find(|(n, _)| n == name)?;
         locs.get(i).map(|(s, e)| &text[s..e])
-    };
+    })
+}
+
+/// A hit's data: the named groups that matched (`group` looks one up), then
+/// `[rule.data]` rendered over them (`{rule}` and `{event}` too), replacing
+/// a group of the same name.
+fn rule_data<'a>(rule: &'a Rule, group: impl Fn(&str) -> Option<&'a str>) -> Vec<(String, String)> {
     let mut data: Vec<(String, String)> = rule
         .captures
         .iter()
         .filter_map(|name| group(name).map(|v| (name.clone(), v.to_string())))
         .collect();
     for (key, tpl) in &rule.data {
-        if tpl.only_fields().is_some_and(|fs| {
-            !fs.is_empty()
-                && fs
-                    .iter()
-                    .all(|f| !matches!(*f, "rule" | "event") && group(f).is_none())
-        }) {
-            continue;
-        }
-        let value = tpl.render(|k| match k {
+        let value = tpl.render_value(|k| match k {
             "rule" => Some(rule.id.as_str()),
             "event" => Some(rule.event.as_str()),
             _ => group(k),
         });
-        data.retain(|(k, _)| k != key);
-        data.push((key.clone(), value));
+        if let Some(value) = value {
+            data.retain(|(k, _)| k != key);
+            data.push((key.clone(), value));
+        }
     }
     data
 }
@@ -967,28 +967,8 @@ stream = "stdout"
             if rule.ignore.as_ref().is_some_and(|ig| ig.is_match(text)) {
                 continue;
             }
-            let mut data: Vec<(String, String)> = rule
-                .captures
-                .iter()
-                .filter_map(|n| caps.name(n).map(|m| (n.clone(), m.as_str().to_string())))
-                .collect();
-            for (key, tpl) in &rule.data {
-                if tpl.only_fields().is_some_and(|fs| {
-                    !fs.is_empty()
-                        && fs
-                            .iter()
-                            .all(|f| !matches!(*f, "rule" | "event") && caps.name(f).is_none())
-                }) {
-                    continue;
-                }
-                let value = tpl.render(|k| match k {
-                    "rule" => Some(rule.id.as_str()),
-                    "event" => Some(rule.event.as_str()),
-                    _ => caps.name(k).map(|m| m.as_str()),
-                });
-                data.retain(|(k, _)| k != key);
-                data.push((key.clone(), value));
-            }
+            // Which rules hit is what the reference checks; data is built the one way.
+            let data = rule_data(rule, |n| caps.name(n).map(|m| m.as_str()));
             out.push(Hit { rule: i, data });
         }
         out

@@ -109,17 +109,20 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// The field names when the template is fields and nothing else
-    /// (`"{model_id|url_decode}"`, `"{a}{b}"`): a data value that is left out
-    /// when none of them has a value.
-    pub fn only_fields(&self) -> Option<Vec<&str>> {
-        self.parts
+    /// A `[rule.data]` value: rendered, or `None` when the template is
+    /// fields and nothing else (`"{model_id|url_decode}"`, `"{a}{b}"`) and
+    /// none of them has a value, so the field is left out rather than empty.
+    pub fn render_value<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+        let fields_only =
+            !self.parts.is_empty() && self.parts.iter().all(|p| matches!(p, Part::Var(..)));
+        let any_value = self
+            .parts
             .iter()
-            .map(|p| match p {
-                Part::Var(name, _) => Some(name.as_str()),
-                Part::Lit(_) => None,
-            })
-            .collect()
+            .any(|p| matches!(p, Part::Var(v, _) if lookup(v).is_some()));
+        if fields_only && !any_value {
+            return None;
+        }
+        Some(self.render(lookup))
     }
 
     /// Renders with `lookup`; a field without a value renders as nothing.
