@@ -265,7 +265,7 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let rules = RuleSet::load(true, &[]).expect("built-in rules load");
+    let rules = RuleSet::load(&Default::default()).expect("built-in rules load");
     let (path, mut input) = corpus();
     // `cargo bench` passes --bench; without it criterion runs each benchmark once
     // as a smoke test (`cargo test --benches`, often unoptimised): the first MB will do.

@@ -1,6 +1,12 @@
-//! Events: what a rule match becomes, and the exact JSON body receivers get
-//! (spec §3). Owns the stable event id: the same record and rule give the
-//! same id after retries, restarts and on every agent reading the same source.
+//! Events: the unit every sink delivers, and the exact JSON body receivers
+//! get (spec §3). Every event — from a log record, from the inbound endpoint,
+//! or made up by `send-test` — is built here by [`Event::build`], from plain
+//! parts: how loud it is, its data, its text for chat sinks, and what its id
+//! is derived from. The id is stable: the same record and rule give the same
+//! id after retries, restarts and on every agent reading the same source.
+//!
+//! Knows nothing of rules or sinks: the pipeline turns a rule's hit into
+//! [`Parts`], the inbound endpoint turns a request into them.
 
 use std::collections::BTreeMap;
 
@@ -8,22 +14,39 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::record::Record;
-use crate::rules::{Hit, Rule, Severity};
+use crate::record::{Cursor, Origin, Stream};
 
 /// `log` in the payload is cut to this many bytes (spec §3).
 pub const MAX_LOG_BYTES: usize = 8 * 1024;
 
-/// Where the record came from, as receivers see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Origin {
-    pub container: Option<String>,
-    pub container_id: Option<String>,
-    pub stream: String,
-    pub host: String,
-    /// The followed file, for `--source file:`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub file: Option<String>,
+/// How loud an event is; chat sinks colour by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    /// What an event is by default, by its name: `error` for `error.*` and
+    /// failures, `warning` for `security.*` and deletions, else `info`.
+    pub fn default_for(event: &str) -> Severity {
+        if event.starts_with("error.")
+            || event.ends_with(".failed")
+            || event.ends_with("_failed")
+            || event.starts_with("container.died")
+            || event.starts_with("container.oom")
+        {
+            Severity::Error
+        } else if event.starts_with("security.") || event.ends_with(".deleted") {
+            Severity::Warning
+        } else {
+            Severity::Info
+        }
+    }
 }
 
 /// The payload of spec §3, field order as documented.
@@ -51,131 +74,118 @@ pub struct Event {
     pub body: String,
 }
 
-impl Event {
-    /// Builds the event for `hit` of `rule` on `rec`. `source_key` identifies the
-    /// followed source (container id, file path) for the id.
-    pub fn new(rule: &Rule, hit: &Hit, rec: &Record, source_key: &str, origin: &Origin) -> Event {
-        let id = event_id(source_key, rec, &rule.id);
-        // `_…` fields only build correlation keys.
-        let data: BTreeMap<String, String> = hit
-            .data
-            .iter()
-            .filter(|(k, _)| !k.starts_with('_'))
-            .cloned()
-            .collect();
-        let message = rule.message.as_ref().map(|t| {
-            t.render(|k| match k {
-                "rule" => Some(rule.id.as_str()),
-                "event" => Some(rule.event.as_str()),
-                _ => data.get(k).map(String::as_str),
-            })
-        });
-        let timestamp = rec
-            .ts
-            .or_else(|| log_time(&rec.text))
-            .unwrap_or_else(Utc::now);
-        let payload = Payload {
-            id: id.clone(),
-            event: rule.event.clone(),
-            timestamp: timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-            source: Origin {
-                stream: rec.stream.as_str().to_string(),
-                ..origin.clone()
-            },
-            data,
-            log: cut(&rec.text, MAX_LOG_BYTES).to_string(),
-        };
-        Event {
-            id,
-            event: rule.event.clone(),
-            rule: rule.id.clone(),
-            severity: rule.severity,
-            message,
-            body: serde_json::to_string(&payload).unwrap_or_default(),
-        }
-    }
+/// What an event says, before it has an id and a body.
+#[derive(Debug, Clone)]
+pub struct Parts<'a> {
+    pub event: String,
+    /// The rule id (`inbound`, `bridge` for events that come from no rule).
+    pub rule: String,
+    pub severity: Severity,
+    pub message: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub source: Origin,
+    pub data: BTreeMap<String, String>,
+    /// The raw record; cut to [`MAX_LOG_BYTES`] here.
+    pub log: &'a str,
+}
 
-    /// A synthetic event that did not come from a log record (`send-test`).
-    pub fn synthetic(
-        event: &str,
-        data: BTreeMap<String, String>,
-        origin: &Origin,
-        message: &str,
-    ) -> Event {
-        let now = Utc::now();
+/// What an event's id is derived from.
+pub enum Identity<'a> {
+    /// A log record and the rule that matched it: read again, the same id.
+    Record {
+        /// The followed source (`docker:open-webui`, `file:/path`, `stdin`).
+        source_key: &'a str,
+        stream: Stream,
+        rule: &'a str,
+        /// The source's time of the record, else its position.
+        ts: Option<DateTime<Utc>>,
+        start: &'a Cursor,
+        text: &'a str,
+    },
+    /// An event sent to the inbound endpoint: the sender's id when it gave one
+    /// (Open WebUI's own events carry one), so a resend is the same event;
+    /// else the body and the time, so each request is its own event.
+    Inbound {
+        sender_id: Option<&'a str>,
+        body: &'a [u8],
+    },
+    /// An event made up now (`send-test`).
+    Now { event: &'a str },
+}
+
+impl Identity<'_> {
+    /// `evt_` + 96 bits of SHA-256. No '.' in it, as Standard Webhooks asks of ids.
+    fn id(&self) -> String {
         let mut h = Sha256::new();
-        h.update(event.as_bytes());
-        h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
-        let id = format!("evt_{}", &hex::encode(h.finalize())[..24]);
+        match self {
+            Identity::Record {
+                source_key,
+                stream,
+                rule,
+                ts,
+                start,
+                text,
+            } => {
+                for part in [
+                    source_key.as_bytes(),
+                    stream.as_str().as_bytes(),
+                    rule.as_bytes(),
+                ] {
+                    h.update((part.len() as u64).to_le_bytes());
+                    h.update(part);
+                }
+                match ts {
+                    Some(ts) => {
+                        h.update(ts.timestamp_nanos_opt().unwrap_or_default().to_le_bytes())
+                    }
+                    None => h.update(serde_json::to_vec(start).expect("a cursor serialises")),
+                }
+                h.update(text.as_bytes());
+            }
+            Identity::Inbound { sender_id, body } => {
+                h.update(b"inbound\0");
+                match sender_id {
+                    Some(id) => h.update(id.as_bytes()),
+                    None => {
+                        h.update(body);
+                        h.update(now_nanos().to_le_bytes());
+                    }
+                }
+            }
+            Identity::Now { event } => {
+                h.update(event.as_bytes());
+                h.update(now_nanos().to_le_bytes());
+            }
+        }
+        format!("evt_{}", &hex::encode(h.finalize())[..24])
+    }
+}
+
+fn now_nanos() -> i64 {
+    Utc::now().timestamp_nanos_opt().unwrap_or_default()
+}
+
+impl Event {
+    /// The event with its id and its body, serialised once.
+    pub fn build(identity: Identity<'_>, parts: Parts<'_>) -> Event {
+        let id = identity.id();
         let payload = Payload {
             id: id.clone(),
-            event: event.to_string(),
-            timestamp: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            source: origin.clone(),
-            data,
-            log: String::new(),
+            event: parts.event.clone(),
+            timestamp: parts.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+            source: parts.source,
+            data: parts.data,
+            log: cut(parts.log, MAX_LOG_BYTES).to_string(),
         };
         Event {
             id,
-            event: event.into(),
-            rule: "bridge".into(),
-            severity: Severity::Info,
-            message: Some(message.into()),
-            body: serde_json::to_string(&payload).unwrap_or_default(),
+            event: parts.event,
+            rule: parts.rule,
+            severity: parts.severity,
+            message: parts.message,
+            body: serde_json::to_string(&payload).expect("a payload serialises"),
         }
     }
-}
-
-/// `evt_` + 96 bits of SHA-256 over the source, the record's place and text, and
-/// the rule. No '.' in it, as Standard Webhooks asks of ids.
-pub fn event_id(source_key: &str, rec: &Record, rule_id: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        source_key.as_bytes(),
-        rec.stream.as_str().as_bytes(),
-        rule_id.as_bytes(),
-    ] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part);
-    }
-    match rec.ts {
-        Some(ts) => h.update(ts.timestamp_nanos_opt().unwrap_or_default().to_le_bytes()),
-        None => h.update(serde_json::to_vec(&rec.start).unwrap_or_default()),
-    }
-    h.update(rec.text.as_bytes());
-    format!("evt_{}", &hex::encode(h.finalize())[..24])
-}
-
-/// When the record was logged: the source's time (Docker), else the time at its
-/// start, else now.
-pub fn record_time(rec: &Record) -> DateTime<Utc> {
-    rec.ts
-        .or_else(|| log_time(&rec.text))
-        .unwrap_or_else(Utc::now)
-}
-
-/// The loguru time at the start of a record (`2026-11-27 08:01:50.392 | …`),
-/// read as UTC (the official image's zone).
-fn log_time(text: &str) -> Option<DateTime<Utc>> {
-    // Open WebUI's JSON logs (`LOG_FORMAT=json`): {"ts": "2026-07-28T09:15:02.481+00:00", …}
-    if let Some(rest) = text.strip_prefix("{\"ts\": \"") {
-        let end = rest.find('"')?;
-        let ts = &rest[..end];
-        return DateTime::parse_from_rfc3339(ts)
-            .map(|t| t.with_timezone(&Utc))
-            .or_else(|_| {
-                chrono::NaiveDateTime::parse_from_str(
-                    ts.trim_end_matches('Z'),
-                    "%Y-%m-%dT%H:%M:%S%.f",
-                )
-                .map(|t| t.and_utc())
-            })
-            .ok();
-    }
-    let head = text.get(..23)?;
-    chrono::NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S%.3f")
-        .ok()
-        .map(|t| t.and_utc())
 }
 
 /// At most `max` bytes, cut on a character boundary.
@@ -190,64 +200,68 @@ pub fn cut(s: &str, max: usize) -> &str {
     &s[..i]
 }
 
-/// This machine's name, for `source.host`.
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Cursor, Stream};
 
-    fn rec(text: &str, offset: u64) -> Record {
-        Record {
+    fn record_id(source: &str, text: &str, offset: u64, rule: &str) -> String {
+        Identity::Record {
+            source_key: source,
             stream: Stream::File,
+            rule,
             ts: None,
-            first_line: 1,
-            text: text.into(),
-            truncated_lines: 0,
-            start: Cursor::Offset(offset),
-            end: Cursor::Offset(offset + 10),
+            start: &Cursor::Offset(offset),
+            text,
         }
+        .id()
     }
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        let a = event_id("file:/x", &rec("line", 0), "r1");
-        assert_eq!(a, event_id("file:/x", &rec("line", 0), "r1"));
+        let a = record_id("file:/x", "line", 0, "r1");
+        assert_eq!(a, record_id("file:/x", "line", 0, "r1"));
         assert_eq!(a.len(), 4 + 24);
         assert!(!a.contains('.'));
-        assert_ne!(a, event_id("file:/x", &rec("line", 5), "r1"));
-        assert_ne!(a, event_id("file:/x", &rec("line", 0), "r2"));
-        assert_ne!(a, event_id("file:/y", &rec("line", 0), "r1"));
-        assert_ne!(a, event_id("file:/x", &rec("lime", 0), "r1"));
+        assert_ne!(a, record_id("file:/x", "line", 5, "r1"));
+        assert_ne!(a, record_id("file:/x", "line", 0, "r2"));
+        assert_ne!(a, record_id("file:/y", "line", 0, "r1"));
+        assert_ne!(a, record_id("file:/x", "lime", 0, "r1"));
+    }
+
+    /// Ids of earlier versions: receivers de-duplicate across an upgrade too.
+    #[test]
+    fn ids_are_those_of_earlier_versions() {
+        assert_eq!(
+            record_id("file:/x", "line", 0, "r1"),
+            "evt_bbeab7044c6dcab3be602716"
+        );
+        let docker = Identity::Record {
+            source_key: "docker:open-webui",
+            stream: Stream::Stdout,
+            rule: "owui.file.uploaded",
+            ts: DateTime::from_timestamp(1_795_766_510, 392_000_000),
+            start: &Cursor::Docker { ts_ns: 0, seq: 0 },
+            text: "x",
+        };
+        assert_eq!(docker.id(), "evt_dea559d0e43db68fa240902b");
+        let inbound = Identity::Inbound {
+            sender_id: Some("6c0e"),
+            body: b"{}",
+        };
+        assert_eq!(inbound.id(), "evt_943bbac85649761491560880");
     }
 
     #[test]
-    fn log_time_and_cut() {
-        let t = log_time("2026-11-27 08:01:50.392 | INFO | x").unwrap();
-        assert_eq!(
-            t.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "2026-11-27T08:01:50.392Z"
-        );
-        assert!(log_time("INFO  [alembic]").is_none());
-        let json = log_time(r#"{"ts": "2026-07-28T09:15:02.481+00:00", "level": "info"}"#).unwrap();
-        assert_eq!(
-            json.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "2026-07-28T09:15:02.481Z"
-        );
-        let local_z = log_time(r#"{"ts": "2026-07-28T09:15:02.481Z", "level": "info"}"#).unwrap();
-        assert_eq!(local_z, json);
+    fn cut_keeps_whole_characters() {
         assert_eq!(cut("héllo", 2), "h");
         assert_eq!(cut("abc", 8), "abc");
+    }
+
+    #[test]
+    fn default_severities() {
+        assert_eq!(Severity::default_for("error.occurred"), Severity::Error);
+        assert_eq!(Severity::default_for("user.login_failed"), Severity::Error);
+        assert_eq!(Severity::default_for("chat.deleted"), Severity::Warning);
+        assert_eq!(Severity::default_for("file.uploaded"), Severity::Info);
     }
 }

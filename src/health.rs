@@ -1,12 +1,14 @@
-//! What the bridge is doing right now, for `GET /readyz`: the source's state
-//! (following, waiting for the container, Docker unreachable) as the source
-//! reports it. Process-wide, like the metrics.
+//! What the bridge is doing right now, for `GET /readyz`: the state of each
+//! followed source (each container, the file, standard input, the Docker
+//! connection itself) as the sources report it. Process-wide, like the
+//! metrics. Ready when every source is following or waiting for its
+//! container to start, and at least one has said so.
 
+use std::collections::BTreeMap;
 use std::sync::{LazyLock, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceState {
-    Starting,
     /// Reading: following the container or the file.
     Following(String),
     /// The container exists but is not running; the bridge attaches when it starts.
@@ -15,13 +17,69 @@ pub enum SourceState {
     Trouble(String),
 }
 
-pub static SOURCE: LazyLock<Mutex<SourceState>> =
-    LazyLock::new(|| Mutex::new(SourceState::Starting));
+static SOURCES: LazyLock<Mutex<BTreeMap<String, SourceState>>> = LazyLock::new(Default::default);
 
-pub fn set(state: SourceState) {
-    *SOURCE.lock().unwrap_or_else(|p| p.into_inner()) = state;
+fn sources() -> std::sync::MutexGuard<'static, BTreeMap<String, SourceState>> {
+    SOURCES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub fn get() -> SourceState {
-    SOURCE.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// The state of the source named `key` (`docker:open-webui`, `file:/x`, `docker`).
+pub fn set(key: &str, state: SourceState) {
+    sources().insert(key.to_string(), state);
+}
+
+/// The source named `key` has nothing to report any more.
+pub fn clear(key: &str) {
+    sources().remove(key);
+}
+
+/// `Ok(what is followed)` when ready, else `Err(why not)`.
+pub fn readiness() -> Result<String, String> {
+    let all = sources();
+    if all.is_empty() {
+        return Err("starting".into());
+    }
+    let trouble: Vec<&str> = all
+        .values()
+        .filter_map(|s| match s {
+            SourceState::Trouble(why) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !trouble.is_empty() {
+        return Err(trouble.join("; "));
+    }
+    Ok(all
+        .values()
+        .map(|s| match s {
+            SourceState::Following(w) | SourceState::WaitingForStart(w) => w.as_str(),
+            SourceState::Trouble(_) => unreachable!("no trouble here"),
+        })
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_followed_source_counts() {
+        // Process-wide state: this test owns these keys.
+        set("test:a", SourceState::Following("following a".into()));
+        set("test:b", SourceState::Trouble("b is gone".into()));
+        let why = readiness().unwrap_err();
+        assert!(why.contains("b is gone"), "{why}");
+        set(
+            "test:b",
+            SourceState::WaitingForStart("b is stopped".into()),
+        );
+        let ok = readiness().unwrap();
+        assert!(
+            ok.contains("following a") && ok.contains("b is stopped"),
+            "{ok}"
+        );
+        clear("test:a");
+        clear("test:b");
+    }
 }

@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod record;
 pub mod rules;
+pub mod secret;
 pub mod server;
 pub mod shutdown;
 pub mod sink;

@@ -44,7 +44,7 @@ impl Metrics {
         *lock(&self.events).entry(name.to_string()).or_default() += 1;
     }
 
-    /// One delivery attempt and how it ended (`delivered`, `retry`, `dead`).
+    /// One delivery attempt and how it ended (`delivered`, `retry`, `rejected`).
     pub fn delivery(&self, sink: &str, outcome: &'static str, took: Duration) {
         *lock(&self.deliveries)
             .entry((sink.to_string(), outcome))
@@ -62,6 +62,11 @@ impl Metrics {
         }
         h.sum += secs;
         h.count += 1;
+    }
+
+    /// How many rules are in force (after a start or a reload).
+    pub fn set_rules_loaded(&self, n: usize) {
+        self.rules_loaded.store(n as u64, Ordering::Relaxed);
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {

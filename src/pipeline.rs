@@ -1,5 +1,8 @@
-//! The stage between a source and the outbox: lines → records → rule hits →
-//! events, stored together with the checkpoint that covers them.
+//! The stage between a source and its output: lines → records → rule hits →
+//! events. One implementation for every command that turns log text into
+//! events: `run` stores them in the outbox (with the checkpoint that covers
+//! them), `run --dry-run` prints them, and `test-rules` reports them — so
+//! what `test-rules` predicts is what `run` does.
 //!
 //! The checkpoint never passes a record that is still being assembled, so a
 //! restart re-reads any half-seen record whole. Stores are batched: a commit
@@ -7,36 +10,120 @@
 //! checkpoint alone, so quiet matching costs no disk writes per line. Events
 //! held by `wait_for` keep the checkpoint before their records too.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
-use tracing::error;
+use tracing::{error, info};
 
-use crate::event::{record_time, Event, Origin};
+use crate::event::{Event, Identity, Parts};
 use crate::metrics::{Metrics, METRICS};
 use crate::outbox::{Outbox, OutboxError};
-use crate::record::{Assembler, Cursor, Line, Record};
-use crate::rules::{Correlator, Hit, Ready, RuleSet, Scratch};
-use crate::sink::Route;
+use crate::record::{Assembler, Cursor, Line, Origin, Record};
+use crate::rules::{Correlator, Hit, Ready, Rule, RuleSet, Scratch};
+use crate::sink::Routes;
 use crate::source::Input;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// Where events go: the outbox, or stdout as JSON lines (`--dry-run`).
-#[derive(Clone)]
+/// Where events go.
 pub enum Output {
-    Outbox { outbox: Outbox, routes: Vec<Route> },
-    DryRun,
+    /// `run`: into the outbox, for the sinks whose filter takes them.
+    Outbox { outbox: Outbox, routes: Routes },
+    /// `run --dry-run`: each event's payload as a JSON line on stdout, where
+    /// it would go on stderr; nothing stored or sent.
+    DryRun { routes: Routes },
+    /// `test-rules`: one JSON line per event and a summary.
+    Report(Report),
 }
 
-/// What the pipeline has done, for the closing log line and metrics.
+/// `test-rules`' output: `{"line":N,"rule":…,"event":…,"data":{…}}` per
+/// event, the records no rule matched (when asked), and counts per rule.
+pub struct Report {
+    out: Box<dyn Write + Send>,
+    show_missed: bool,
+    /// Events per rule id.
+    pub per_rule: BTreeMap<String, u64>,
+}
+
+impl Report {
+    pub fn new(out: Box<dyn Write + Send>, show_missed: bool) -> Report {
+        Report {
+            out,
+            show_missed,
+            per_rule: BTreeMap::new(),
+        }
+    }
+
+    fn event(&mut self, rule: &Rule, hit: &Hit, rec: &Record) {
+        *self.per_rule.entry(rule.id.clone()).or_default() += 1;
+        let data: BTreeMap<&str, &str> = hit
+            .data
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let line = ReportLine {
+            line: rec.first_line,
+            rule: &rule.id,
+            event: &rule.event,
+            data,
+        };
+        let line = serde_json::to_string(&line).expect("a report line serialises");
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    fn unmatched(&mut self, rec: &Record) {
+        if self.show_missed {
+            eprintln!("missed (line {}): {}", rec.first_line, rec.text);
+        }
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// One `test-rules` output line, fields in the order spec §2 shows.
+#[derive(serde::Serialize)]
+struct ReportLine<'a> {
+    line: u64,
+    rule: &'a str,
+    event: &'a str,
+    data: BTreeMap<&'a str, &'a str>,
+}
+
+/// What the pipeline has done, for the closing log line and `test-rules`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     pub lines: u64,
     pub records: u64,
+    /// Records no rule matched.
+    pub unmatched: u64,
+    /// Hits of rules that fire an event (before threshold and cooldown).
+    pub hits: u64,
     pub events: u64,
+}
+
+/// Which "now" the pipeline uses for silence and `wait_for` deadlines.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The wall clock (`run`).
+    Real,
+    /// One fixed moment: a replayed log (`test-rules`) waits by log time only.
+    Frozen(Instant),
+}
+
+impl Clock {
+    fn now(self) -> Instant {
+        match self {
+            Clock::Real => Instant::now(),
+            Clock::Frozen(t) => t,
+        }
+    }
 }
 
 pub struct Pipeline {
@@ -50,6 +137,7 @@ pub struct Pipeline {
     source_key: String,
     origin: Origin,
     output: Output,
+    clock: Clock,
     pending: Vec<(Event, Vec<String>)>,
     /// Position after the last line fed in.
     read_to: Option<Cursor>,
@@ -80,6 +168,7 @@ impl Pipeline {
         source_key: String,
         origin: Origin,
         output: Output,
+        clock: Clock,
     ) -> Pipeline {
         let assembler = Assembler::new(rules.assemble_config().clone());
         let mut correlator = Correlator::default();
@@ -90,6 +179,13 @@ impl Pipeline {
                     error!(error = %e, "cannot read the outbox; events wait for audit records only once one is seen")
                 }
             }
+        }
+        if let Output::DryRun { routes } = &output {
+            let to: Vec<&str> = routes.iter().map(|r| r.sink.as_str()).collect();
+            info!(
+                sinks = %to.join(", "),
+                "dry run: each event is printed on stdout with where it would go, nothing is stored or sent"
+            );
         }
         Pipeline {
             rules,
@@ -102,12 +198,18 @@ impl Pipeline {
             source_key,
             origin,
             output,
+            clock,
             pending: Vec::new(),
             read_to: None,
             dirty: false,
             last_commit: Instant::now(),
             stats: Stats::default(),
         }
+    }
+
+    /// The output, given back (`test-rules` reads its report).
+    pub fn into_output(self) -> Output {
+        self.output
     }
 
     /// Runs until the channel closes (`EndOfInput`) or `shutdown` turns true.
@@ -136,7 +238,7 @@ impl Pipeline {
             };
             tokio::select! {
                 batch = rx.recv() => match batch {
-                    Some(Input::Lines(lines)) => self.feed(&lines, Instant::now()),
+                    Some(Input::Lines(lines)) => self.feed(&lines),
                     Some(Input::Record(rec)) => self.process(&mut vec![rec]),
                     Some(Input::Attach(origin)) => self.origin = origin,
                     None => {
@@ -144,7 +246,7 @@ impl Pipeline {
                         return Ok(self.stats);
                     }
                 },
-                _ = flush_timer => self.flush_due(Instant::now()),
+                _ = flush_timer => self.flush_due(),
                 _ = tick.tick() => {}
                 Some(new) = next_rules(&mut rule_updates) => self.swap_rules(new),
                 _ = shutdown.changed() => {
@@ -172,11 +274,14 @@ impl Pipeline {
         self.rules = new;
     }
 
-    pub fn feed(&mut self, lines: &[Line], now: Instant) {
+    pub fn feed(&mut self, lines: &[Line]) {
+        let now = self.clock.now();
         let mut records = std::mem::take(&mut self.records);
         for line in lines {
             self.assembler.push(line, now, &mut |r| records.push(r));
-            self.read_to = Some(line.end);
+        }
+        if let Some(last) = lines.last() {
+            self.read_to = Some(last.end);
         }
         self.stats.lines += lines.len() as u64;
         Metrics::add(&METRICS.lines, lines.len() as u64);
@@ -185,7 +290,8 @@ impl Pipeline {
         self.records = records;
     }
 
-    fn flush_due(&mut self, now: Instant) {
+    fn flush_due(&mut self) {
+        let now = self.clock.now();
         let mut records = std::mem::take(&mut self.records);
         self.assembler.flush_due(now, &mut |r| records.push(r));
         self.dirty |= !records.is_empty();
@@ -197,22 +303,31 @@ impl Pipeline {
 
     fn process(&mut self, records: &mut Vec<Record>) {
         let rules = self.rules.clone();
-        let now = Instant::now();
+        let now = self.clock.now();
+        Metrics::add(&METRICS.records, records.len() as u64);
         for rec in records.drain(..) {
             self.stats.records += 1;
-            Metrics::add(&METRICS.records, 1);
-            let at = record_time(&rec);
-            self.correlator.begin_record(at, now, &mut self.ready);
+            self.correlator
+                .begin_record(|| logged_at(&rec), now, &mut self.ready);
             self.hits.clear();
             rules.matches(&rec, &mut self.scratch, &mut self.hits);
-            for hit in self.hits.drain(..) {
-                let rule = &rules.rules()[hit.rule];
-                let held = || Held {
-                    rules: rules.clone(),
-                    rec: rec.clone(),
-                };
-                self.correlator
-                    .offer(rule, hit, at, now, held, &mut self.ready);
+            if self.hits.is_empty() {
+                self.stats.unmatched += 1;
+                if let Output::Report(r) = &mut self.output {
+                    r.unmatched(&rec);
+                }
+            } else {
+                let at = logged_at(&rec);
+                for hit in self.hits.drain(..) {
+                    let rule = &rules.rules()[hit.rule];
+                    self.stats.hits += u64::from(rule.fires);
+                    let held = || Held {
+                        rules: rules.clone(),
+                        rec: rec.clone(),
+                    };
+                    self.correlator
+                        .offer(rule, hit, at, now, held, &mut self.ready);
+                }
             }
             self.emit_ready(Some((&rules, &rec)));
             self.assembler.recycle(rec.text);
@@ -236,26 +351,34 @@ impl Pipeline {
         self.ready = ready;
     }
 
-    fn emit(&mut self, rule: &crate::rules::Rule, hit: &Hit, rec: &Record) {
-        let ev = Event::new(rule, hit, rec, &self.source_key, &self.origin);
+    fn emit(&mut self, rule: &Rule, hit: &Hit, rec: &Record) {
         self.stats.events += 1;
+        if let Output::Report(r) = &mut self.output {
+            r.event(rule, hit, rec);
+            return;
+        }
+        let ev = event_of(rule, hit, rec, &self.source_key, &self.origin);
         self.dirty = true;
         METRICS.event(&ev.event);
         match &self.output {
-            Output::DryRun => {
+            Output::DryRun { routes } => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{}", ev.body);
+                let _ = out.flush();
+                let route = if routes.is_empty() {
+                    "no receiver is configured".to_string()
+                } else {
+                    routes.route(&ev.event).describe()
+                };
+                info!(event = %ev.event, id = %ev.id, "dry run: {route}");
             }
             Output::Outbox { routes, .. } => {
-                let sinks: Vec<String> = routes
-                    .iter()
-                    .filter(|r| r.events.allows(&ev.event))
-                    .map(|r| r.sink.clone())
-                    .collect();
+                let sinks = routes.sinks_for(&ev.event);
                 if !sinks.is_empty() {
                     self.pending.push((ev, sinks));
                 }
             }
+            Output::Report(_) => unreachable!("reported above"),
         }
     }
 
@@ -313,8 +436,57 @@ impl Pipeline {
         // source cannot re-read them after a restart.
         self.correlator.drain(&mut self.ready);
         self.emit_ready(None);
+        if let Output::Report(r) = &mut self.output {
+            r.flush();
+        }
         self.commit()
     }
+}
+
+/// When `rec` was logged; a record that does not say is taken as logged now.
+fn logged_at(rec: &Record) -> DateTime<Utc> {
+    rec.logged_at().unwrap_or_else(Utc::now)
+}
+
+/// The event `rule`'s `hit` on `rec` becomes. `source_key` names the followed
+/// source (its part of the id), `origin` is what receivers see of it.
+fn event_of(rule: &Rule, hit: &Hit, rec: &Record, source_key: &str, origin: &Origin) -> Event {
+    // `_…` fields only build correlation keys.
+    let data: BTreeMap<String, String> = hit
+        .data
+        .iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .cloned()
+        .collect();
+    let message = rule.message.as_ref().map(|t| {
+        t.render(|k| match k {
+            "rule" => Some(rule.id.as_str()),
+            "event" => Some(rule.event.as_str()),
+            _ => data.get(k).map(String::as_str),
+        })
+    });
+    let parts = Parts {
+        event: rule.event.clone(),
+        rule: rule.id.clone(),
+        severity: rule.severity,
+        message,
+        timestamp: logged_at(rec),
+        source: Origin {
+            stream: rec.stream.as_str().to_string(),
+            ..origin.clone()
+        },
+        data,
+        log: &rec.text,
+    };
+    let identity = Identity::Record {
+        source_key,
+        stream: rec.stream,
+        rule: &rule.id,
+        ts: rec.ts,
+        start: &rec.start,
+        text: &rec.text,
+    };
+    Event::build(identity, parts)
 }
 
 /// The next rule set, when rules are being watched; never resolves otherwise.

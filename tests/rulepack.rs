@@ -395,7 +395,7 @@ fn mismatches_are_reported_with_their_line() {
 /// at which Open WebUI log level its records appear.
 #[test]
 fn every_builtin_rule_has_description_message_and_level() {
-    let set = RuleSet::load(true, &[]).expect("the built-in pack loads");
+    let set = RuleSet::load(&Default::default()).expect("the built-in pack loads");
     let levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "docker"];
     let mut problems = Vec::new();
     for r in set.rules() {
@@ -435,7 +435,7 @@ fn every_builtin_rule_has_description_message_and_level() {
 #[test]
 fn the_catalogue_names_every_event_and_rule() {
     let doc = std::fs::read_to_string(repo().join("docs/events.md")).expect("docs/events.md");
-    let set = RuleSet::load(true, &[]).expect("the built-in pack loads");
+    let set = RuleSet::load(&Default::default()).expect("the built-in pack loads");
     let mut missing = Vec::new();
     for r in set
         .rules()
@@ -455,4 +455,62 @@ fn the_catalogue_names_every_event_and_rule() {
         "docs/events.md lacks: {}",
         missing.join(", ")
     );
+}
+
+/// `test-rules` predicts `run`: on every fixture (and the real capture), the
+/// events of `test-rules` and of `run --source stdin --dry-run` are the same
+/// events with the same data — both go through one pipeline.
+#[test]
+fn test_rules_and_run_dry_run_give_the_same_events() {
+    let mut logs = fixtures();
+    logs.push(repo().join("tests/fixtures/logs/openwebui-0.12.4-info.log"));
+    let rules = repo().join("rules");
+    let rules = rules.to_str().expect("utf-8 path");
+    let mut compared = 0;
+    for path in logs {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let log = parse_fixture(&name, &text).log;
+        let predicted: Vec<(String, BTreeMap<String, String>)> = run_test_rules(&name, &log)
+            .into_values()
+            .flatten()
+            .map(|(_, event, data)| (event, data))
+            .collect();
+        let s = Scratch::new();
+        let out = s.output(
+            &["run", "--source", "stdin", "--dry-run"],
+            &[("BRIDGE_DEFAULT_RULES", "false"), ("BRIDGE_RULES", rules)],
+            log.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ran: Vec<(String, BTreeMap<String, String>)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a payload");
+                let data = v["data"]
+                    .as_object()
+                    .expect("data")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect();
+                (v["event"].as_str().unwrap_or_default().to_string(), data)
+            })
+            .collect();
+        // test-rules lists by record line; a held event is sent after later ones.
+        let mut by_order = predicted.clone();
+        by_order.sort();
+        let mut ran_sorted = ran.clone();
+        ran_sorted.sort();
+        assert_eq!(
+            ran_sorted, by_order,
+            "{name}: run --dry-run and test-rules differ"
+        );
+        assert_eq!(ran.len(), predicted.len(), "{name}");
+        compared += ran.len();
+    }
+    assert!(compared > 100, "{compared} events compared");
 }

@@ -6,13 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use owui_bridge::event::{Event, Origin, Payload};
-use owui_bridge::rules::Severity;
+use owui_bridge::config::TelegramConfig;
+use owui_bridge::event::Severity;
+use owui_bridge::event::{Event, Payload};
+use owui_bridge::record::Origin;
 use owui_bridge::sink::chat::is_extender;
 use owui_bridge::sink::discord::Discord;
+use owui_bridge::sink::http;
 use owui_bridge::sink::slack::Slack;
-use owui_bridge::sink::telegram::{Telegram, TelegramConfig};
-use owui_bridge::sink::webhook::http_client;
+use owui_bridge::sink::telegram::Telegram;
 use owui_bridge::sink::Delivery;
 use serde_json::{json, Value};
 
@@ -62,7 +64,7 @@ fn simple(message: &str) -> Event {
 }
 
 fn client() -> reqwest::Client {
-    http_client(Duration::from_secs(5), &[]).expect("an HTTP client")
+    http::client(Duration::from_secs(5), &[]).expect("an HTTP client")
 }
 
 fn discord(p: &Platform) -> Discord {
@@ -74,12 +76,13 @@ fn slack(p: &Platform) -> Slack {
 }
 
 fn telegram_cfg(base: &str) -> TelegramConfig {
-    TelegramConfig {
-        api_base: base.parse().unwrap(),
-        token: TELEGRAM_TOKEN.into(),
-        chat_id: "-1001234567890".into(),
-        thread_id: Some(42),
-    }
+    TelegramConfig::new(
+        base.parse().unwrap(),
+        TELEGRAM_TOKEN,
+        "-1001234567890",
+        Some(42),
+    )
+    .unwrap()
 }
 
 fn telegram(p: &Platform) -> Telegram {
@@ -850,8 +853,13 @@ async fn telegram_429_5xx_and_errors() {
     );
 
     // A wrong token, as the fake answers it on its own: 401, and the token never shown.
-    let mut cfg = telegram_cfg(&p.url());
-    cfg.token = "987654321:WRONGwrongWRONGwrongWRONGwrong12345".into();
+    let cfg = TelegramConfig::new(
+        p.url().parse().unwrap(),
+        "987654321:WRONGwrongWRONGwrongWRONGwrong12345",
+        "-1001234567890",
+        Some(42),
+    )
+    .unwrap();
     let wrong = Telegram::new(cfg, client());
     let reason = rejected(wrong.deliver(&ev).await);
     assert!(

@@ -46,9 +46,29 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
-    pub addr: std::net::SocketAddr,
+    /// Address and port to listen on: 127.0.0.1:9000, a port alone (9000, on 127.0.0.1), or 0.0.0.0:9000 to be reached from containers and other machines.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000", value_parser = parse_listen_addr)]
+    pub addr: ListenAddr,
+}
+
+/// Where `listen` listens.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenAddr(pub std::net::SocketAddr);
+
+fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
+    let s = s.trim();
+    let port_only = s.strip_prefix(':').unwrap_or(s);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(ListenAddr(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            port,
+        ))));
+    }
+    s.parse().map(ListenAddr).map_err(|_| {
+        format!(
+            "'{s}' is not an address:port or a port (e.g. 127.0.0.1:9000, 0.0.0.0:9000, or 9000)"
+        )
+    })
 }
 
 #[derive(Debug, Args, Default)]

@@ -182,6 +182,15 @@ impl Outbox {
         Ok(())
     }
 
+    /// Whether an event with this id was queued in the last week (its own
+    /// deliveries coming back to the inbound endpoint are recognised by it).
+    pub fn seen(&self, id: &str) -> Result<bool, OutboxError> {
+        let txn = self.db.begin_read()?;
+        let recent = txn.open_table(RECENT)?;
+        let found = recent.get(id)?.is_some();
+        Ok(found)
+    }
+
     /// The oldest event waiting for `sink`.
     pub fn head(&self, sink: &str) -> Result<Option<(u64, Queued)>, OutboxError> {
         let txn = self.db.begin_read()?;
@@ -312,7 +321,7 @@ fn prune_recent(db: &Database) -> Result<(), OutboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
+    use crate::event::Severity;
 
     fn ev(id: &str) -> Event {
         Event {

@@ -582,7 +582,7 @@ mod tests {
     /// Shapes claim only what the regex agrees with, on many patterns and lines.
     #[test]
     fn start_shapes_never_claim_what_the_regex_denies() {
-        let builtin = crate::rules::RuleSet::load(true, &[]).unwrap();
+        let builtin = crate::rules::RuleSet::load(&Default::default()).unwrap();
         let builtin = builtin.assemble_config().start.clone().unwrap();
         let patterns = [
             builtin.as_str(),
@@ -679,7 +679,7 @@ mod tests {
     /// With and without the fast path, the same records from the real logs.
     #[test]
     fn fast_path_assembles_the_same_records() {
-        let rs = crate::rules::RuleSet::load(true, &[]).unwrap();
+        let rs = crate::rules::RuleSet::load(&Default::default()).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         for log in [
             "tests/fixtures/logs/openwebui-0.12.4-info.log",

@@ -1,15 +1,19 @@
 //! Records: the unit rules see. A record is one log entry — a single line, or a
 //! header line with its continuation lines (a traceback) — from one stream.
 //!
-//! `Line` is what a source hands over; `assemble` turns lines into records.
+//! `Line` is what a source hands over; `assemble` turns lines into records;
+//! `origin` says where they came from; `time` reads when they were logged.
 
 pub mod assemble;
+pub mod origin;
+pub mod time;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use assemble::{AssembleConfig, Assembler};
+pub use origin::{hostname, Origin};
 
 /// Which output of the followed program a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,4 +94,12 @@ pub struct Record {
     pub start: Cursor,
     /// Where the line after the record starts.
     pub end: Cursor,
+}
+
+impl Record {
+    /// When it was logged: the source's time (Docker's), else the time at its
+    /// start (loguru's, or the `ts` of a JSON line), if any.
+    pub fn logged_at(&self) -> Option<DateTime<Utc>> {
+        self.ts.or_else(|| time::log_time(&self.text))
+    }
 }

@@ -11,20 +11,8 @@ use super::correlate::Key;
 use super::file::{RawRecall, RawRecord, RawRule, RuleFileError, Source};
 use super::template::Template;
 use crate::config::parse_duration;
+use crate::event::Severity;
 use crate::record::{AssembleConfig, Stream};
-
-/// How loud an event is; chat sinks colour by it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Notice,
-    Warning,
-    Error,
-    Critical,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamFilter {
@@ -187,7 +175,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         }
     };
     let severity = match raw.severity.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-        None => default_severity(event.get_ref()),
+        None => Severity::default_for(event.get_ref()),
         Some(("info", _)) => Severity::Info,
         Some(("notice", _)) => Severity::Notice,
         Some(("warning", _)) => Severity::Warning,
@@ -425,21 +413,6 @@ fn threshold(
         within,
         group_by: raw.group_by.clone(),
     })
-}
-
-fn default_severity(event: &str) -> Severity {
-    if event.starts_with("error.")
-        || event.ends_with(".failed")
-        || event.ends_with("_failed")
-        || event.starts_with("container.died")
-        || event.starts_with("container.oom")
-    {
-        Severity::Error
-    } else if event.starts_with("security.") || event.ends_with(".deleted") {
-        Severity::Warning
-    } else {
-        Severity::Info
-    }
 }
 
 fn valid_event_name(e: &str) -> bool {

@@ -224,11 +224,20 @@ impl<T> Correlator<T> {
         }
     }
 
-    /// A new record, logged at `at`, is about to be offered: held events whose
-    /// window it is past (or whose clock deadline passed) are released.
-    pub fn begin_record(&mut self, at: DateTime<Utc>, now: Instant, out: &mut Vec<Ready<T>>) {
+    /// A new record, logged at `at()`, is about to be offered: held events
+    /// whose window it is past (or whose clock deadline passed) are released.
+    /// `at` is asked for only while events are held: reading a record's time
+    /// costs, and most records meet no held event.
+    pub fn begin_record(
+        &mut self,
+        at: impl FnOnce() -> DateTime<Utc>,
+        now: Instant,
+        out: &mut Vec<Ready<T>>,
+    ) {
         self.record += 1;
-        self.expire(Some(at), now, out);
+        if !self.waiting.is_empty() {
+            self.expire(Some(at()), now, out);
+        }
     }
 
     /// Releases held events whose clock deadline passed (the log went quiet).
@@ -413,7 +422,7 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
             self.rs
                 .matches(&rec, &mut crate::rules::Scratch::default(), &mut hits);
             let mut ready = Vec::new();
-            self.c.begin_record(at, now, &mut ready);
+            self.c.begin_record(|| at, now, &mut ready);
             for h in hits {
                 let rule = &self.rs.rules()[h.rule];
                 self.c.offer(rule, h, at, now, || text, &mut ready);

@@ -26,11 +26,12 @@ use regex::CaptureLocations;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
-pub use compile::{Rule, Severity, StreamFilter, Threshold};
+pub use compile::{Rule, StreamFilter, Threshold};
 pub use correlate::{Correlator, Key, Ready};
 pub use file::RuleFileError;
 pub use limit::Limiter;
 
+use crate::config::RuleSources;
 use crate::record::{AssembleConfig, Record};
 use compile::Compiled;
 use file::Source;
@@ -131,13 +132,13 @@ pub struct Scratch {
 }
 
 impl RuleSet {
-    /// Loads the built-in pack (when `builtin`) and then `paths` in order.
-    pub fn load(builtin: bool, paths: &[PathBuf]) -> Result<RuleSet, LoadError> {
+    /// Loads the built-in pack (when asked) and then the files, in order.
+    pub fn load(sources: &RuleSources) -> Result<RuleSet, LoadError> {
         let mut texts: Vec<(String, String)> = Vec::new();
-        if builtin {
+        if sources.builtin {
             texts.extend(BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())));
         }
-        for p in paths {
+        for p in &sources.paths {
             texts.extend(read_rule_path(p)?);
         }
         RuleSet::from_texts(&texts)
@@ -944,7 +945,7 @@ stream = "stdout"
 
     #[test]
     fn builtin_rules_are_all_prefiltered() {
-        let rs = RuleSet::load(true, &[]).unwrap();
+        let rs = RuleSet::load(&Default::default()).unwrap();
         assert!(rs.rules().len() >= 10);
         assert_eq!(rs.prefiltered(), rs.rules().len());
         for r in rs.rules() {
@@ -1042,7 +1043,7 @@ stream = "stdout"
 
     #[test]
     fn prefilter_agrees_with_every_regex_on_real_logs() {
-        let rs = RuleSet::load(true, &[]).unwrap();
+        let rs = RuleSet::load(&Default::default()).unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut total = 0;
         let mut matched: Vec<String> = Vec::new();

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use super::RuleSet;
+use crate::config::RuleSources;
 use crate::metrics::{Metrics, METRICS};
 
 const POLL: Duration = Duration::from_secs(2);
@@ -51,17 +52,17 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
 
 /// Watches `paths` until `shutdown`; sends each valid new rule set on `tx`.
 pub async fn watch_rules(
-    builtin: bool,
-    paths: Vec<PathBuf>,
+    sources: RuleSources,
     tx: watch::Sender<Arc<RuleSet>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let paths = &sources.paths;
     if paths.is_empty() {
         return;
     }
     let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
-    let _watcher = start_notify(&paths, kick_tx);
-    let mut seen = fingerprint(&paths);
+    let _watcher = start_notify(paths, kick_tx);
+    let mut seen = fingerprint(paths);
     let mut poll = tokio::time::interval(POLL);
     loop {
         tokio::select! {
@@ -70,12 +71,12 @@ pub async fn watch_rules(
             _ = shutdown.changed() => return,
         }
         while kick_rx.try_recv().is_ok() {}
-        let now = fingerprint(&paths);
+        let now = fingerprint(paths);
         if now == seen {
             continue;
         }
         seen = now;
-        match RuleSet::load(builtin, &paths) {
+        match RuleSet::load(&sources) {
             Ok(new) => {
                 let old: BTreeSet<String> =
                     tx.borrow().rules().iter().map(|r| r.id.clone()).collect();
@@ -86,7 +87,7 @@ pub async fn watch_rules(
                     "rules reloaded: {} rules, +{added} −{removed}",
                     new.rules().len()
                 );
-                crate::server::set_rules_loaded(new.rules().len());
+                METRICS.set_rules_loaded(new.rules().len());
                 let _ = tx.send(Arc::new(new));
             }
             Err(e) => {

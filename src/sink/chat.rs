@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{Event, Origin, Payload};
-use crate::rules::Severity;
+use crate::event::{Event, Payload, Severity};
+use crate::record::Origin;
 
 /// The visible mark left where text was cut.
 pub const MARK: &str = "…";

@@ -31,8 +31,8 @@ use tokio::time::Instant;
 use super::chat::{self, Escaper, Fitted};
 use super::http;
 use super::retry::{parse_retry_after, Delivery};
-use crate::config::mask_url;
 use crate::event::Event;
+use crate::secret::mask_url;
 
 pub const TITLE_MAX: usize = 256;
 pub const DESCRIPTION_MAX: usize = 4096;
@@ -408,8 +408,8 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Origin, Payload};
-    use crate::rules::Severity;
+    use crate::event::{Payload, Severity};
+    use crate::record::Origin;
     use std::collections::BTreeMap;
 
     fn ev(severity: Severity, message: Option<&str>, data: &[(&str, &str)], log: &str) -> Event {

@@ -1,6 +1,7 @@
-//! The HTTP side the chat sinks share: one JSON POST and the answer read back
-//! (status, headers, body), and keeping the credential in a webhook URL out
-//! of the reasons that end up in logs and dead letters.
+//! The HTTP side every sink shares: the one client (timeouts, no redirects,
+//! the extra CA roots of `SSL_CERT_FILE`), a JSON POST and the answer read
+//! back, transport failures in words, and keeping the credential in a webhook
+//! URL out of the reasons that end up in logs and dead letters.
 
 use std::time::Duration;
 
@@ -8,7 +9,6 @@ use reqwest::header::HeaderMap;
 use reqwest::Url;
 
 use super::retry::parse_retry_after;
-use super::webhook::describe_transport_error;
 
 /// A platform's answer to one POST.
 pub struct Answer {
@@ -38,7 +38,7 @@ pub async fn post_json(
     let resp = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(body).unwrap_or_default())
+        .body(serde_json::to_vec(body).expect("a JSON value serialises"))
         .send()
         .await
         .map_err(|e| describe_transport_error(&e))?;
@@ -62,4 +62,69 @@ pub fn scrub_url(reason: String, url: &Url, label: &str) -> String {
         }
     }
     r
+}
+
+/// The client every sink shares; `extra_roots` are trusted besides the
+/// built-in public roots (`SSL_CERT_FILE`). No fallback on failure: a default
+/// client would follow redirects, wait forever and drop the extra roots.
+pub fn client(
+    timeout: Duration,
+    extra_roots: &[reqwest::Certificate],
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("owui-bridge/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none());
+    for cert in extra_roots {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up HTTPS for the receivers: {e}"))
+}
+
+/// The first line of the receiver's answer, short, for logs and dead letters.
+pub(super) async fn answer_excerpt(resp: reqwest::Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    let line = text.lines().next().unwrap_or("").trim();
+    crate::event::cut(line, 200).to_string()
+}
+
+/// A transport failure in words, without the URL (it may hold a token).
+pub fn describe_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time (WEBHOOK_TIMEOUT); is the receiver overloaded or unreachable?".into()
+    } else if e.is_connect() {
+        let cause = root_cause(e);
+        if cause.contains("UnknownIssuer") {
+            return format!("the receiver's TLS certificate is not trusted ({cause}); if it comes from your own CA, set SSL_CERT_FILE to that CA's certificate (PEM)");
+        }
+        if cause.contains("no records found")
+            || cause.contains("failed to lookup")
+            || cause.contains("Name or service not known")
+            || cause.contains("NXDomain")
+        {
+            return "cannot resolve the receiver's host name; check the URL, and that the name exists in the bridge's network (in compose: the service name)".into();
+        }
+        format!("cannot connect: {cause}; is the receiver running and reachable from the bridge?")
+    } else {
+        let mut s = e.to_string();
+        if let Some(url) = e.url() {
+            s = s.replace(url.as_str(), "<url>");
+        }
+        s
+    }
+}
+
+/// The innermost cause of an error, where TLS says what it did not like.
+/// (Not the error itself: its text holds the URL, which may hold a token.)
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause = String::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    cause
 }

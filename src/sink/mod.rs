@@ -10,9 +10,10 @@ pub mod chat;
 pub mod discord;
 pub mod http;
 pub mod retry;
+pub mod route;
+pub mod signature;
 pub mod slack;
 pub mod telegram;
-pub mod verify;
 pub mod webhook;
 
 use std::time::Duration;
@@ -22,11 +23,11 @@ use tokio::sync::watch;
 use crate::shutdown::sleep_or_shutdown;
 use tracing::{error, info, warn};
 
-use crate::config::EventFilter;
 use crate::event::Event;
 use crate::metrics::METRICS;
 use crate::outbox::{now_ms, Outbox};
 pub use retry::Delivery;
+pub use route::{Route, Routes};
 pub use webhook::Webhook;
 
 /// Every kind of sink; a closed set, so an enum rather than trait objects.
@@ -49,7 +50,7 @@ impl Sink {
 
     /// The least time between two requests, where the platform asks senders
     /// to keep under a rate instead of telling them (Slack: one message a
-    /// second per webhook; Telegram: see [`telegram::TelegramConfig::pace`]).
+    /// second per webhook; Telegram: see [`crate::config::TelegramConfig::pace`]).
     /// Discord says its limits in headers, which its sink follows; a generic
     /// webhook has none.
     pub fn pace(&self) -> Option<Duration> {
@@ -80,19 +81,21 @@ impl Sink {
     }
 }
 
-/// Every configured sink with the events it wants.
-pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, EventFilter)>, String> {
-    use crate::config::ChatKind;
+/// Every configured sink with its route (the events it takes).
+pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, Route)>, String> {
+    use crate::config::{ChatKind, WebhookConfig};
     let roots = cfg.extra_roots.as_ref().map(|(_, c)| c.as_slice());
-    let client = webhook::http_client(cfg.webhook_timeout, roots.unwrap_or_default())?;
-    let mut out: Vec<(Sink, EventFilter)> = cfg
+    let client = http::client(cfg.webhook_timeout, roots.unwrap_or_default())?;
+    let mut out: Vec<(Sink, Route)> = cfg
         .webhooks
         .iter()
         .map(|w| {
-            (
-                Sink::Webhook(Webhook::new(w, client.clone())),
-                w.events.clone(),
-            )
+            let route = Route {
+                sink: w.name.clone(),
+                events: w.events.clone(),
+                filter_var: WebhookConfig::EVENTS_VAR,
+            };
+            (Sink::Webhook(Webhook::new(w, client.clone())), route)
         })
         .collect();
     for c in &cfg.chats {
@@ -105,16 +108,14 @@ pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, EventFilter)>, St
                 Sink::Telegram(telegram::Telegram::new(t.clone(), client.clone()))
             }
         };
-        out.push((sink, c.events.clone()));
+        let route = Route {
+            sink: c.name.to_string(),
+            events: c.events.clone(),
+            filter_var: c.events_var,
+        };
+        out.push((sink, route));
     }
     Ok(out)
-}
-
-/// A sink's name and the events it wants, as the pipeline routes them.
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub sink: String,
-    pub events: EventFilter,
 }
 
 /// Delivers `sink`'s queue until `shutdown` turns true. The attempt in flight

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use super::chat::{self, Escaper};
 use super::http;
 use super::retry::Delivery;
-use crate::config::mask_url;
 use crate::event::Event;
+use crate::secret::mask_url;
 
 pub const HEADER_MAX: usize = 150;
 pub const SECTION_MAX: usize = 3000;
@@ -280,8 +280,8 @@ fn outcome(status: u16, body: &str, retry_after: Option<Duration>) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Origin, Payload};
-    use crate::rules::Severity;
+    use crate::event::{Payload, Severity};
+    use crate::record::Origin;
 
     fn ev(severity: Severity, message: &str, data: &[(&str, &str)], log: &str) -> Event {
         let p = Payload {

@@ -25,13 +25,12 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
 use serde_json::{json, Value};
 
 use super::chat::{self, Escaper, Fitted};
 use super::http;
 use super::retry::Delivery;
-use crate::config::mask_url;
+use crate::config::TelegramConfig;
 use crate::event::Event;
 
 /// Telegram's limit on `text` after entities parsing.
@@ -49,46 +48,9 @@ const FOOTER_MAX: usize = 300;
 const LOG_MAX: usize = 1500;
 const LOG_MIN: usize = 80;
 
-/// Where and as whom to send. `api_base` is `TELEGRAM_API_URL`
-/// (`https://api.telegram.org`), `token` is `TELEGRAM_BOT_TOKEN`, `chat_id` is
-/// `TELEGRAM_CHAT_ID` (a number such as `-1001234567890`, or `@channelname`),
-/// `thread_id` is `TELEGRAM_THREAD_ID` (a forum topic).
-#[derive(Clone)]
-pub struct TelegramConfig {
-    pub api_base: Url,
-    pub token: String,
-    pub chat_id: String,
-    pub thread_id: Option<i64>,
-}
-
-impl std::fmt::Debug for TelegramConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramConfig")
-            .field("api_base", &mask_url(&self.api_base))
-            .field("token", &"****")
-            .field("chat_id", &self.chat_id)
-            .field("thread_id", &self.thread_id)
-            .finish()
-    }
-}
-
-impl TelegramConfig {
-    /// Telegram's own guidance (Bot FAQ): at most one message a second in a
-    /// chat, and 20 a minute in a group or channel (ids `-100…` and `@name`).
-    pub fn pace(&self) -> std::time::Duration {
-        if self.chat_id.starts_with('-') || self.chat_id.starts_with('@') {
-            std::time::Duration::from_secs(3)
-        } else {
-            std::time::Duration::from_secs(1)
-        }
-    }
-}
-
 pub struct Telegram {
     pub name: String,
     cfg: TelegramConfig,
-    /// `{api_base}/bot{token}/sendMessage`, or why it cannot be built.
-    endpoint: Result<Url, String>,
     client: reqwest::Client,
 }
 
@@ -142,37 +104,17 @@ impl Html {
 
 impl Telegram {
     pub fn new(cfg: TelegramConfig, client: reqwest::Client) -> Telegram {
-        let endpoint = format!(
-            "{}/bot{}/sendMessage",
-            cfg.api_base.as_str().trim_end_matches('/'),
-            cfg.token
-        );
-        let endpoint = Url::parse(&endpoint).map_err(|_| {
-            "TELEGRAM_BOT_TOKEN cannot be part of a URL (it should look like 123456789:AA…); copy it again from @BotFather".to_string()
-        });
         Telegram {
             name: "telegram".into(),
             cfg,
-            endpoint,
             client,
         }
     }
 
-    /// API base, chat and topic; the token is shown as `****`.
     pub fn describe(&self) -> String {
-        let thread = self
-            .cfg
-            .thread_id
-            .map_or(String::new(), |t| format!(", topic {t}"));
-        format!(
-            "{} bot **** → chat {}{thread}",
-            mask_url(&self.cfg.api_base),
-            self.cfg.chat_id
-        )
+        self.cfg.describe()
     }
 
-    /// The `sendMessage` bodies for `ev`: always exactly one (long text is
-    /// truncated, see the module docs); a list so the shape can stay if that changes.
     pub fn render(&self, ev: &Event) -> Vec<Value> {
         let mut body = json!({
             "chat_id": chat_id_value(&self.cfg.chat_id),
@@ -296,14 +238,7 @@ impl Telegram {
     }
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
-        let url = match &self.endpoint {
-            Ok(u) => u.clone(),
-            Err(reason) => {
-                return Delivery::Reject {
-                    reason: reason.clone(),
-                }
-            }
-        };
+        let url = self.cfg.endpoint().clone();
         for body in self.render(ev) {
             let a = match http::post_json(&self.client, url.clone(), &body).await {
                 Ok(a) => a,
@@ -324,18 +259,10 @@ impl Telegram {
 
     /// Never the token (nor the URL that holds it) in reasons.
     fn scrub(&self, reason: String) -> String {
-        let mut r = reason;
-        if let Ok(u) = &self.endpoint {
-            r = r.replace(u.as_str(), "<telegram api>");
-        }
-        if !self.cfg.token.is_empty() {
-            r = r.replace(&self.cfg.token, "****");
-        }
-        r
+        self.cfg.scrub(reason)
     }
 }
 
-/// A numeric chat id goes as a number, `@channel` as a string.
 fn chat_id_value(id: &str) -> Value {
     match id.trim().parse::<i64>() {
         Ok(n) => json!(n),
@@ -449,16 +376,17 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Origin, Payload};
-    use crate::rules::Severity;
+    use crate::event::{Payload, Severity};
+    use crate::record::Origin;
 
     fn cfg() -> TelegramConfig {
-        TelegramConfig {
-            api_base: "https://api.telegram.org".parse().unwrap(),
-            token: "123456:ABC-secret".into(),
-            chat_id: "-1001234567890".into(),
-            thread_id: Some(7),
-        }
+        TelegramConfig::new(
+            "https://api.telegram.org".parse().unwrap(),
+            "123456:ABC-secret",
+            "-1001234567890",
+            Some(7),
+        )
+        .unwrap()
     }
 
     fn ev(severity: Severity, message: &str, data: &[(&str, &str)], log: &str) -> Event {

@@ -14,16 +14,28 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::lines::LineSplitter;
-use super::{Input, SourceError};
+use super::{Input, SourceError, Start};
+use crate::config::Since;
 use crate::health::{self, SourceState};
 use crate::record::{Cursor, Stream};
 
 /// Where to begin reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartAt {
+enum StartAt {
     Beginning,
     End,
     Resume(Cursor),
+}
+
+impl StartAt {
+    /// For a file, `BRIDGE_SINCE=now` means its end, any other value its beginning.
+    fn of(start: &Start) -> StartAt {
+        match start {
+            Start::Checkpoint(c) => StartAt::Resume(*c),
+            Start::Since(Since::Now) => StartAt::End,
+            Start::Since(_) => StartAt::Beginning,
+        }
+    }
 }
 
 const POLL: Duration = Duration::from_millis(200);
@@ -51,12 +63,15 @@ async fn open_at(path: &Path, start: StartAt) -> Result<Opened, std::io::Error> 
 }
 
 /// Follows `path` until `shutdown` turns true or the receiver goes away.
+/// `key` names the source for `/readyz`.
 pub async fn follow(
     path: PathBuf,
-    start: StartAt,
+    key: String,
+    start: Start,
     tx: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SourceError> {
+    let start = StartAt::of(&start);
     let shown = path.display().to_string();
     let mut waiting_logged = false;
     let mut cur = loop {
@@ -65,9 +80,10 @@ pub async fn follow(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !waiting_logged {
                     warn!(file = %shown, "log file does not exist yet; waiting for it to appear");
-                    health::set(SourceState::Trouble(format!(
-                        "log file {shown} does not exist yet"
-                    )));
+                    health::set(
+                        &key,
+                        SourceState::Trouble(format!("log file {shown} does not exist yet")),
+                    );
                     waiting_logged = true;
                 }
                 if wait(&mut shutdown).await {
@@ -83,7 +99,10 @@ pub async fn follow(
         }
     };
     info!(file = %shown, offset = cur.offset, "following file");
-    health::set(SourceState::Following(format!("following file {shown}")));
+    health::set(
+        &key,
+        SourceState::Following(format!("following file {shown}")),
+    );
     let mut splitter = LineSplitter::new(Stream::File, cur.offset, Some(cur.ino));
     let mut buf = vec![0u8; 64 * 1024];
     loop {

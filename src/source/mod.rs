@@ -14,7 +14,8 @@ pub mod stdin;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::record::Line;
+use crate::config::Since;
+use crate::record::{Cursor, Line};
 
 /// A batch of consecutive lines from one source.
 pub type Batch = Vec<Line>;
@@ -26,7 +27,16 @@ pub enum Input {
     /// A record that needs no assembly (a container lifecycle event).
     Record(crate::record::Record),
     /// The source (re)attached: where the next lines come from (a new container id).
-    Attach(crate::event::Origin),
+    Attach(crate::record::Origin),
+}
+
+/// Where a source starts reading: its stored checkpoint, or — the first
+/// time — where `BRIDGE_SINCE` says. Decided in one place (the `run`
+/// command, which owns the outbox), for every source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    Checkpoint(Cursor),
+    Since(Since),
 }
 
 /// What `--source` names.

@@ -8,9 +8,10 @@ use super::{Input, SourceError};
 use crate::record::Stream;
 
 pub async fn read_to_end(tx: mpsc::Sender<Input>) -> Result<(), SourceError> {
-    crate::health::set(crate::health::SourceState::Following(
-        "reading standard input".into(),
-    ));
+    crate::health::set(
+        "stdin",
+        crate::health::SourceState::Following("reading standard input".into()),
+    );
     let mut input = tokio::io::stdin();
     let mut splitter = LineSplitter::new(Stream::Stdin, 0, None);
     let mut buf = vec![0u8; 64 * 1024];

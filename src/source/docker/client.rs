@@ -1,12 +1,12 @@
-//! Talking to the Docker Engine: connecting as the Docker CLI would
-//! (`DOCKER_HOST`: `unix://…`, `tcp://…`; else the local socket), negotiating
-//! the API version (Docker 20.10 speaks only up to 1.41), and turning
-//! failures into sentences a person can act on.
+//! Talking to the Docker Engine: connecting to the endpoint `DOCKER_HOST`
+//! names (parsed in `config`), negotiating the API version (Docker 20.10
+//! speaks only up to 1.41), and turning failures into sentences a person can
+//! act on.
 
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+use crate::config::DockerHost;
 
 /// What was asked of Docker and why it failed, for people.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -17,10 +17,6 @@ pub enum DockerError {
     Permission { host: String },
     #[error("cannot reach Docker at {host}: {reason}")]
     Unreachable { host: String, reason: String },
-    #[error(
-        "DOCKER_HOST '{host}' is not supported: use unix:///path/to/docker.sock or tcp://host:port"
-    )]
-    BadHost { host: String },
     #[error("Docker at {host} answered {status}: {message}")]
     Answered {
         host: String,
@@ -36,37 +32,25 @@ impl DockerError {
             DockerError::NoSocket { .. } => "no-socket",
             DockerError::Permission { .. } => "permission",
             DockerError::Unreachable { .. } => "unreachable",
-            DockerError::BadHost { .. } => "bad-host",
             DockerError::Answered { .. } => "answered",
         }
     }
 }
 
-/// The endpoint as shown to people.
-pub fn host_label(docker_host: Option<&str>) -> String {
-    docker_host
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("unix://{DEFAULT_SOCKET}"))
-}
-
 /// Connects and negotiates the API version.
-pub async fn connect(docker_host: Option<&str>) -> Result<Docker, DockerError> {
-    let host = host_label(docker_host);
-    let docker = match docker_host {
-        None => Docker::connect_with_unix(DEFAULT_SOCKET, 120, bollard::API_DEFAULT_VERSION),
-        Some(h) if h.starts_with("unix://") || h.starts_with('/') => {
-            Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION)
+pub async fn connect(host: &DockerHost) -> Result<Docker, DockerError> {
+    let label = host.to_string();
+    let docker = match host {
+        DockerHost::Unix(path) => {
+            Docker::connect_with_unix(&path.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
         }
-        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-            Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION)
-        }
-        Some(_) => return Err(DockerError::BadHost { host }),
+        DockerHost::Tcp(addr) => Docker::connect_with_http(addr, 120, bollard::API_DEFAULT_VERSION),
     }
-    .map_err(|e| classify(&host, &e))?;
+    .map_err(|e| classify(&label, &e))?;
     docker
         .negotiate_version()
         .await
-        .map_err(|e| classify(&host, &e))
+        .map_err(|e| classify(&label, &e))
 }
 
 /// Maps a bollard error to what the person should do.
@@ -177,6 +161,6 @@ pub async fn names_with_label(
 /// The bridge's own container id prefix, if it runs in one (Docker's default
 /// hostname is the short id). Short hostnames are ignored: they are no ids.
 pub fn own_container_prefix() -> Option<String> {
-    let h = crate::event::hostname();
+    let h = crate::record::hostname();
     (h.len() >= 12 && h.bytes().all(|b| b.is_ascii_hexdigit())).then_some(h)
 }

@@ -28,13 +28,11 @@ use tracing::{debug, info, warn};
 use self::client::{classify, is_not_found, DockerError};
 use self::frames::{FrameError, Framer};
 use self::lifecycle::{Lifecycle, Translator};
-use super::Input;
-use crate::config::Since;
-use crate::event::{hostname, Origin};
+use super::{Input, Start};
+use crate::config::{DockerHost, Since, Target};
 use crate::health::{self, SourceState};
 use crate::metrics::{Metrics, METRICS};
-use crate::outbox::Outbox;
-use crate::record::{Cursor, Stream};
+use crate::record::{Cursor, Origin, Stream};
 use crate::shutdown::sleep_or_shutdown;
 
 /// How long a running container's stream may stay silent before re-attaching
@@ -43,32 +41,14 @@ const WATCHDOG: Duration = Duration::from_secs(300);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const POLL_STOPPED: Duration = Duration::from_secs(5);
 
-/// Which containers to follow (`OPENWEBUI_CONTAINER`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A name or an id.
-    Name(String),
-    /// `label=KEY=VALUE`: every container carrying that label.
-    Label(String),
-}
-
-impl Target {
-    pub fn parse(s: &str) -> Target {
-        match s.strip_prefix("label=") {
-            Some(l) => Target::Label(l.to_string()),
-            None => Target::Name(s.trim_start_matches('/').to_string()),
-        }
-    }
-}
-
 pub struct DockerConfig {
-    pub host: Option<String>,
+    pub host: DockerHost,
     pub target: Target,
-    pub since: Since,
 }
 
-/// Starts a pipeline for one container: `(checkpoint key, origin, input)`.
-pub type StartPipeline = Arc<dyn Fn(String, Origin, mpsc::Receiver<Input>) + Send + Sync>;
+/// Starts a pipeline for one container, `(checkpoint key, origin, input)`,
+/// and says where its follower starts reading.
+pub type StartPipeline = Arc<dyn Fn(String, Origin, mpsc::Receiver<Input>) -> Start + Send + Sync>;
 
 struct Follower {
     tx: mpsc::Sender<Input>,
@@ -79,10 +59,9 @@ struct Follower {
 pub async fn run(
     cfg: DockerConfig,
     start_pipeline: StartPipeline,
-    outbox: Option<Outbox>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let host = client::host_label(cfg.host.as_deref());
+    let host = cfg.host.to_string();
     let Some(docker) = connect_until_ready(&cfg, &host, &mut shutdown).await else {
         return;
     };
@@ -94,20 +73,14 @@ pub async fn run(
         }
         let (tx, rx) = mpsc::channel(256);
         let key = format!("docker:{name}");
-        let origin = Origin {
-            container: Some(name.to_string()),
-            container_id: None,
-            stream: "stdout".into(),
-            host: hostname(),
-            file: None,
-        };
-        start_pipeline(key.clone(), origin, rx);
-        let resume = initial_position(outbox.as_ref(), &key, &cfg.since);
+        let origin = Origin::container(name, None);
+        let resume = resume_position(&start_pipeline(key.clone(), origin, rx));
         let wake = Arc::new(Notify::new());
         let f = ContainerFollower {
             docker: docker.clone(),
             host: host.clone(),
             name: name.to_string(),
+            key: key.clone(),
             tx: tx.clone(),
             wake: wake.clone(),
             shutdown: follower_shutdown.clone(),
@@ -119,7 +92,13 @@ pub async fn run(
         Target::Name(n) => spawn(n, &mut followers),
         Target::Label(l) => match client::names_with_label(&docker, l).await {
             Ok(names) if names.is_empty() => {
-                warn!(label = %l, "no container has this label yet; waiting for one to start")
+                warn!(label = %l, "no container has this label yet; waiting for one to start");
+                health::set(
+                    "docker",
+                    SourceState::WaitingForStart(format!(
+                        "no container has the label {l} yet; waiting for one to start"
+                    )),
+                );
             }
             Ok(names) => names.iter().for_each(|n| spawn(n, &mut followers)),
             Err(e) => {
@@ -242,16 +221,17 @@ fn format_since(ns: i64) -> String {
     )
 }
 
-/// The stored checkpoint, or where `BRIDGE_SINCE` says to begin.
-fn initial_position(outbox: Option<&Outbox>, key: &str, since: &Since) -> (i64, u32) {
-    if let Some(Ok(Some(Cursor::Docker { ts_ns, seq }))) = outbox.map(|o| o.checkpoint(key)) {
-        return (ts_ns, seq);
+/// Where to begin: the checkpoint, or the time `BRIDGE_SINCE` names.
+fn resume_position(start: &Start) -> (i64, u32) {
+    if let Start::Checkpoint(Cursor::Docker { ts_ns, seq }) = start {
+        return (*ts_ns, *seq);
     }
     let now = chrono::Utc::now();
-    let at = match since {
-        Since::Now => now,
-        Since::Ago(d) => now - chrono::Duration::from_std(*d).unwrap_or_default(),
-        Since::At(t) => *t,
+    let at = match start {
+        Start::Since(Since::Ago(d)) => now - chrono::Duration::from_std(*d).unwrap_or_default(),
+        Start::Since(Since::At(t)) => *t,
+        // A checkpoint of another kind cannot be a Docker position: start now.
+        Start::Since(Since::Now) | Start::Checkpoint(_) => now,
     };
     (at.timestamp_nanos_opt().unwrap_or_default(), 0)
 }
@@ -264,15 +244,16 @@ async fn connect_until_ready(
     let mut backoff = Duration::from_secs(1);
     let mut said: Option<&'static str> = None;
     loop {
-        match client::connect(cfg.host.as_deref()).await {
+        match client::connect(&cfg.host).await {
             Ok(d) => {
                 info!(docker = %host, "connected to Docker");
+                health::clear("docker");
                 return Some(d);
             }
             Err(e) => {
                 if said != Some(e.kind()) {
                     warn!("{e}; retrying until it works");
-                    health::set(SourceState::Trouble(e.to_string()));
+                    health::set("docker", SourceState::Trouble(e.to_string()));
                     said = Some(e.kind());
                 }
             }
@@ -298,6 +279,8 @@ struct ContainerFollower {
     docker: Docker,
     host: String,
     name: String,
+    /// Its checkpoint and health key, `docker:<name>`.
+    key: String,
     tx: mpsc::Sender<Input>,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
@@ -324,10 +307,13 @@ impl ContainerFollower {
                     if said != Said::Missing {
                         let seen = client::container_names(&self.docker).await;
                         warn!(container = %self.name, docker = %self.host, seen = %seen.join(", "), "container not found; waiting for it to appear (set OPENWEBUI_CONTAINER to its exact name or id)");
-                        health::set(SourceState::Trouble(format!(
-                            "container '{}' not found on {}; waiting for it",
-                            self.name, self.host
-                        )));
+                        health::set(
+                            &self.key,
+                            SourceState::Trouble(format!(
+                                "container '{}' not found on {}; waiting for it",
+                                self.name, self.host
+                            )),
+                        );
                         said = Said::Missing;
                     }
                     if self.wait(notified, POLL_STOPPED).await {
@@ -358,13 +344,7 @@ impl ContainerFollower {
                 continue;
             }
             let short: String = id.chars().take(12).collect();
-            let origin = Origin {
-                container: Some(self.name.clone()),
-                container_id: Some(short.clone()),
-                stream: "stdout".into(),
-                host: hostname(),
-                file: None,
-            };
+            let origin = Origin::container(&self.name, Some(short.clone()));
             if self.tx.send(Input::Attach(origin)).await.is_err() {
                 return;
             }
@@ -373,10 +353,10 @@ impl ContainerFollower {
             }
             attached = true;
             if running {
-                health::set(SourceState::Following(format!(
-                    "following container {} ({short})",
-                    self.name
-                )));
+                health::set(
+                    &self.key,
+                    SourceState::Following(format!("following container {} ({short})", self.name)),
+                );
             }
             if running && said != Said::Following(id.clone()) {
                 info!(container = %self.name, id = %short, "following container");
@@ -467,10 +447,13 @@ impl ContainerFollower {
             }
             if said != Said::Stopped && said != Said::Missing {
                 info!(container = %self.name, "container is not running; waiting for it to start");
-                health::set(SourceState::WaitingForStart(format!(
-                    "container {} is not running; waiting for it to start",
-                    self.name
-                )));
+                health::set(
+                    &self.key,
+                    SourceState::WaitingForStart(format!(
+                        "container {} is not running; waiting for it to start",
+                        self.name
+                    )),
+                );
                 said = Said::Stopped;
             }
             if self.wait(notified, POLL_STOPPED).await {
@@ -483,7 +466,7 @@ impl ContainerFollower {
         let text = e.to_string();
         if *said != Said::Trouble(e.kind().into()) {
             warn!(container = %self.name, "{text}; retrying until it works");
-            health::set(SourceState::Trouble(text.clone()));
+            health::set(&self.key, SourceState::Trouble(text.clone()));
             *said = Said::Trouble(e.kind().into());
         }
     }
@@ -508,22 +491,6 @@ impl ContainerFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets() {
-        assert_eq!(
-            Target::parse("open-webui"),
-            Target::Name("open-webui".into())
-        );
-        assert_eq!(
-            Target::parse("/open-webui"),
-            Target::Name("open-webui".into())
-        );
-        assert_eq!(
-            Target::parse("label=com.example.app=owui"),
-            Target::Label("com.example.app=owui".into())
-        );
-    }
 
     #[test]
     fn since_is_seconds_dot_nanos() {

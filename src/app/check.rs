@@ -1,0 +1,148 @@
+//! `owui-bridge check`: validates the configuration and the rules, proves the
+//! state directory writable, reaches the source (Docker and the container,
+//! or the file), prints what will be used with secrets masked, and lists
+//! every problem on its own line with the fix. Exit 0 or 2.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{load_env, runtime, Fail, NO_RECEIVER};
+use crate::cli::CheckArgs;
+use crate::config::{Config, RuleSources, Target};
+use crate::rules::RuleSet;
+use crate::source::docker::client;
+use crate::source::SourceSpec;
+
+pub(super) fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let env = load_env()?;
+    let _ = writeln!(out, "owui-bridge {} check", env!("CARGO_PKG_VERSION"));
+    let cfg = match Config::from_env(&env) {
+        Ok(cfg) => {
+            let _ = writeln!(out, "configuration: ok");
+            for (k, v) in cfg.describe() {
+                let _ = writeln!(out, "  {k} = {v}");
+            }
+            for w in &cfg.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+            if cfg.webhooks.is_empty() && cfg.chats.is_empty() {
+                problems.push(format!("{NO_RECEIVER}, so events have somewhere to go"));
+            }
+            Some(cfg)
+        }
+        Err(errs) => {
+            let _ = writeln!(out, "configuration: {} problem(s)", errs.len());
+            problems.extend(errs.iter().map(|e| e.to_string()));
+            None
+        }
+    };
+    // The rules are checked even when another variable is wrong.
+    let sources = match &cfg {
+        Some(cfg) => Some(cfg.rules.clone()),
+        None => RuleSources::from_env(&env).ok(),
+    };
+    if let Some(sources) = sources {
+        match RuleSet::load(&sources) {
+            Ok(rs) => {
+                let _ = writeln!(
+                    out,
+                    "rules: ok, {} rules from {} ({} reached through the literal prefilter)",
+                    rs.rules().len(),
+                    rs.files().join(", "),
+                    rs.prefiltered()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "rules: problem");
+                problems.push(e.to_string());
+            }
+        }
+    }
+    if let Some(cfg) = &cfg {
+        match crate::outbox::probe_writable(&cfg.state_dir) {
+            Ok(()) => {
+                let _ = writeln!(out, "state: ok, {} is writable", cfg.state_dir.display());
+            }
+            Err(e) => problems.push(format!("BRIDGE_STATE_DIR {}: {e}; point it at a writable folder (in Docker, mount a volume there)", cfg.state_dir.display())),
+        }
+    }
+    match &args.source {
+        None | Some(SourceSpec::Docker) => {}
+        Some(SourceSpec::Stdin) => {
+            let _ = writeln!(out, "source: stdin (nothing to reach)");
+        }
+        Some(SourceSpec::File(path)) => match std::fs::File::open(path) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => problems.push(format!("--source file:{}: that is a folder; name the log file itself", path.display())),
+            Ok(_) => {
+                let _ = writeln!(out, "source: ok, {} is readable", path.display());
+            }
+            // tail -F waits for a file that does not exist yet: worth saying, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = writeln!(out, "source: {} does not exist yet; run waits for it", path.display());
+            }
+            Err(e) => problems.push(format!("--source file:{}: cannot read it: {e}; check the path and permissions (in Docker, mount the file into the container)", path.display())),
+        },
+    }
+    if let (Some(cfg), None | Some(SourceSpec::Docker)) = (&cfg, &args.source) {
+        match runtime().map(|rt| rt.block_on(check_docker(cfg))) {
+            Ok(Ok(line)) => {
+                let _ = writeln!(out, "docker: ok, {line}");
+            }
+            Ok(Err(problem)) => {
+                let _ = writeln!(
+                    out,
+                    "docker: problem (only needed for --source docker, the default)"
+                );
+                problems.push(problem);
+            }
+            Err(f) => problems.extend(f.lines),
+        }
+    }
+    drop(out);
+    if problems.is_empty() {
+        println!("all checks passed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(Fail {
+        code: 2,
+        lines: problems,
+    })
+}
+
+/// Reaches the daemon and finds what `OPENWEBUI_CONTAINER` names.
+async fn check_docker(cfg: &Config) -> Result<String, String> {
+    let host = cfg.docker_host.to_string();
+    let docker = tokio::time::timeout(Duration::from_secs(10), client::connect(&cfg.docker_host))
+        .await
+        .map_err(|_| format!("Docker at {host} did not answer within 10 s; check DOCKER_HOST"))?
+        .map_err(|e| e.to_string())?;
+    let version = docker
+        .version()
+        .await
+        .ok()
+        .and_then(|v| v.version)
+        .unwrap_or_else(|| "?".into());
+    match &cfg.container {
+        Target::Name(name) => match docker.inspect_container(name, None).await {
+            Ok(info) => {
+                let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                let state = if running { "running" } else { "not running (the bridge waits for it to start)" };
+                Ok(format!("Docker {version} at {host}; container '{name}' found, {state}"))
+            }
+            Err(e) if client::is_not_found(&e) => {
+                let seen = client::container_names(&docker).await;
+                let seen = if seen.is_empty() { "none".to_string() } else { seen.join(", ") };
+                Err(format!("OPENWEBUI_CONTAINER: no container '{name}' on {host}; containers there: {seen}. Set OPENWEBUI_CONTAINER to the exact name or id (the bridge keeps waiting for it otherwise)"))
+            }
+            Err(e) => Err(client::classify(&host, &e).to_string()),
+        },
+        Target::Label(label) => match client::names_with_label(&docker, label).await {
+            Ok(names) if names.is_empty() => Err(format!("OPENWEBUI_CONTAINER: no container on {host} has the label {label}; add it to Open WebUI's service (labels:) or name the container instead")),
+            Ok(names) => Ok(format!("Docker {version} at {host}; label {label} matches {}", names.join(", "))),
+            Err(e) => Err(client::classify(&host, &e).to_string()),
+        },
+    }
+}
