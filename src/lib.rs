@@ -11,9 +11,14 @@
 //!                          (signed webhook, retries)
 //! ```
 //!
-//! `pipeline` connects source → outbox; `config` owns the environment; `cli`
-//! the command line; `server` the HTTP endpoint; `metrics` and `health` what
-//! it reports; `app` builds the stages and runs the commands.
+//! `pipeline` connects source → outbox (for `run` and `test-rules` alike);
+//! `config` owns the environment; `secret` how secrets are kept and shown;
+//! `cli` the command line; `server` the HTTP endpoint; `metrics` and `health`
+//! what it reports; `app` runs the commands, one module each.
+//!
+//! Dependencies follow the data path: a module uses only those before it in
+//! this order — `secret metrics health shutdown config telemetry record event
+//! rules source outbox sink pipeline server cli app` (checked by a test).
 
 pub mod app;
 pub mod cli;

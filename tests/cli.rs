@@ -179,6 +179,33 @@ fn invalid_boolean_is_one_clear_line() {
 }
 
 #[test]
+fn a_bad_docker_host_stops_the_bridge_with_the_fix() {
+    let s = Scratch::new();
+    for (bad, why) in [
+        ("socket-proxy:2375", "not a Docker endpoint"),
+        ("tcp://socket-proxy", "is not tcp://host:port"),
+        ("ssh://me@host", "not supported"),
+    ] {
+        let out = s.output(
+            &["run"],
+            &[("WEBHOOK_URL", "http://127.0.0.1:9/"), ("DOCKER_HOST", bad)],
+            b"",
+        );
+        assert_clear_failure(
+            &out,
+            &["invalid value for DOCKER_HOST", why, "tcp://host:port"],
+        );
+    }
+    // Standard input needs no Docker, but a wrong value is still wrong.
+    let out = s.output(
+        &["run", "--source", "stdin", "--dry-run"],
+        &[("OPENWEBUI_CONTAINER", "open webui")],
+        b"",
+    );
+    assert_clear_failure(&out, &["OPENWEBUI_CONTAINER", "docker ps"]);
+}
+
+#[test]
 fn missing_secret_file_is_one_clear_line_and_check_lists_it() {
     let s = Scratch::new();
     let env = [

@@ -12,6 +12,7 @@ mod delivery;
 mod docker;
 #[cfg(feature = "image-tests")]
 mod image;
+mod layout;
 #[cfg(feature = "openwebui-e2e")]
 mod openwebui;
 mod rulepack;

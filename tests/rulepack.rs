@@ -193,19 +193,23 @@ fn run_test_rules(name: &str, log: &str) -> Actual {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: bad JSON {line}: {e}"));
         let n = v["line"].as_u64().expect("line") as usize;
-        let data = v["data"]
-            .as_object()
-            .expect("data")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
         actual.entry(n).or_default().push((
             v["rule"].as_str().unwrap_or_default().to_string(),
             v["event"].as_str().unwrap_or_default().to_string(),
-            data,
+            data_of(&v),
         ));
     }
     actual
+}
+
+/// The `data` object of a JSON line, as strings.
+fn data_of(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v["data"]
+        .as_object()
+        .expect("data")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
 }
 
 fn fits(e: &Expected, event: &str, data: &BTreeMap<String, String>) -> bool {
@@ -491,13 +495,10 @@ fn test_rules_and_run_dry_run_give_the_same_events() {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("a payload");
-                let data = v["data"]
-                    .as_object()
-                    .expect("data")
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect();
-                (v["event"].as_str().unwrap_or_default().to_string(), data)
+                (
+                    v["event"].as_str().unwrap_or_default().to_string(),
+                    data_of(&v),
+                )
             })
             .collect();
         // test-rules lists by record line; a held event is sent after later ones.

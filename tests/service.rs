@@ -207,14 +207,18 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         m.update(seed.as_bytes());
         hex::encode(m.finalize().into_bytes())
     };
-    let r = http
-        .post(format!("{base}/api/v1/webhook"))
-        .header("X-Webhook-Signature", hex_sig)
-        .body(seed)
-        .send()
-        .await
-        .unwrap();
+    let post_signed = |signature: String| {
+        http.post(format!("{base}/api/v1/webhook"))
+            .header("X-Webhook-Signature", signature)
+            .body(seed)
+            .send()
+    };
+    assert_eq!(post_signed(hex_sig.clone()).await.unwrap().status(), 202);
+    // GitHub's spelling, `sha256=<hex>`, is the same MAC: accepted here as by `listen`.
+    let r = post_signed(format!("sha256={hex_sig}")).await.unwrap();
     assert_eq!(r.status(), 202);
+    let r = post_signed(format!("sha1={hex_sig}")).await.unwrap();
+    assert_eq!(r.status(), 401);
 
     let r = http
         .post(format!("{base}/api/v1/webhook"))
@@ -252,7 +256,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
 
     // Metrics move as events flow.
     append(&log, &[upload_line(1, "203.0.113.9")]);
-    rx.wait_for_accepted(3, Duration::from_secs(10)).await;
+    rx.wait_for_accepted(4, Duration::from_secs(10)).await;
     let text = http
         .get(format!("{base}/metrics"))
         .send()
@@ -266,12 +270,12 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         "{text}"
     );
     assert!(
-        text.contains("owui_bridge_events_total{event=\"test\"} 2"),
+        text.contains("owui_bridge_events_total{event=\"test\"} 3"),
         "{text}"
     );
     assert!(text.contains("owui_bridge_lines_total 1"), "{text}");
     assert!(
-        text.contains("owui_bridge_deliveries_total{sink=\"webhook\",outcome=\"delivered\"} 3"),
+        text.contains("owui_bridge_deliveries_total{sink=\"webhook\",outcome=\"delivered\"} 4"),
         "{text}"
     );
     assert!(
@@ -279,7 +283,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         "{text}"
     );
     assert!(
-        text.contains("owui_bridge_delivery_seconds_count{sink=\"webhook\"} 3"),
+        text.contains("owui_bridge_delivery_seconds_count{sink=\"webhook\"} 4"),
         "{text}"
     );
     assert!(text.contains("owui_bridge_rules_loaded 54"), "{text}");

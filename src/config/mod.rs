@@ -1,6 +1,9 @@
-//! Configuration: the environment of spec §1 turned into a validated, typed
-//! [`Config`]. The only place that reads variables; every other module gets
-//! typed values (URLs, durations, filters), never raw strings.
+//! Configuration: the environment of spec §1 (and `.env`) turned into a
+//! validated, typed [`Config`]. Every setting is read and checked here, once;
+//! the stages get typed values (URLs, durations, filters, the Docker endpoint),
+//! never raw strings. (Two process facts are read where they are used: the
+//! machine's `HOSTNAME` for `source.host`, and `NO_COLOR` for the bridge's own
+//! log colours.)
 
 mod docker;
 mod env;

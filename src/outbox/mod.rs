@@ -7,7 +7,7 @@
 //! nothing is lost, and a record read again yields the same event ids.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -79,7 +79,6 @@ pub struct DeadLetter {
 #[derive(Clone)]
 pub struct Outbox {
     db: Arc<Database>,
-    dir: PathBuf,
     wake: Arc<std::sync::Mutex<HashMap<String, Arc<Notify>>>>,
 }
 
@@ -121,13 +120,8 @@ impl Outbox {
         prune_recent(&db)?;
         Ok(Outbox {
             db: Arc::new(db),
-            dir: dir.to_path_buf(),
             wake: Default::default(),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The wake-up a sink waits on for new events.

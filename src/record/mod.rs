@@ -6,6 +6,7 @@
 
 pub mod assemble;
 pub mod origin;
+mod start;
 pub mod time;
 
 use bytes::Bytes;

@@ -28,9 +28,10 @@ use reqwest::Url;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::chat::{self, Escaper, Fitted};
+use super::chat;
 use super::http;
 use super::retry::{parse_retry_after, Delivery};
+use super::text::{self, Escaper, Fitted, PLAIN};
 use crate::event::Event;
 use crate::secret::mask_url;
 
@@ -139,7 +140,7 @@ impl Discord {
     pub fn render(ev: &Event) -> Value {
         let p = chat::payload(ev);
         let title = MARKDOWN.fit(non_empty(ev.event.trim(), "event"), TITLE_MAX);
-        let footer = chat::PLAIN.fit(&chat::byline(ev, &p), FOOTER_SHOWN.min(FOOTER_MAX));
+        let footer = PLAIN.fit(&chat::byline(ev, &p), FOOTER_SHOWN.min(FOOTER_MAX));
 
         let (headline, used_key) = chat::headline(ev, &p);
         let show_log = chat::shows_log(ev, &p);
@@ -155,7 +156,7 @@ impl Discord {
         if show_log {
             const OPEN: &str = "\n```\n";
             const CLOSE: &str = "\n```";
-            let fences = chat::chars(OPEN) + chat::chars(CLOSE);
+            let fences = text::chars(OPEN) + text::chars(CLOSE);
             let room = (DESCRIPTION_MAX - description_len).saturating_sub(fences);
             let room = room.min(LOG_MAX);
             if room >= LOG_MIN {
@@ -293,8 +294,8 @@ fn fit_fields(entries: &[(&str, &str)], room: usize) -> Vec<(Fitted, Fitted)> {
         let s = if more == 1 { "" } else { "s" };
         let name = format!("+{more} more field{s}");
         shown.push((
-            chat::PLAIN.fit(&name, FIELD_NAME_MAX),
-            chat::PLAIN.fit("cut to fit Discord's limits", FIELD_VALUE_MAX),
+            PLAIN.fit(&name, FIELD_NAME_MAX),
+            PLAIN.fit("cut to fit Discord's limits", FIELD_VALUE_MAX),
         ));
     }
     shown

@@ -14,6 +14,7 @@ pub mod route;
 pub mod signature;
 pub mod slack;
 pub mod telegram;
+pub mod text;
 pub mod webhook;
 
 use std::time::Duration;

@@ -22,9 +22,10 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{json, Value};
 
-use super::chat::{self, Escaper};
+use super::chat;
 use super::http;
 use super::retry::Delivery;
+use super::text::Escaper;
 use crate::event::Event;
 use crate::secret::mask_url;
 

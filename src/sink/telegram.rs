@@ -27,9 +27,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::chat::{self, Escaper, Fitted};
+use super::chat;
 use super::http;
 use super::retry::Delivery;
+use super::text::{self, Escaper, Fitted};
 use crate::config::TelegramConfig;
 use crate::event::Event;
 
@@ -94,7 +95,7 @@ impl Html {
     /// Our own text, free of `&`, `<`, `>`.
     fn raw(&mut self, s: &str) {
         self.text.push_str(s);
-        self.visible += chat::utf16_len(s);
+        self.visible += text::utf16_len(s);
     }
     fn fitted(&mut self, f: &Fitted) {
         self.text.push_str(&f.text);
@@ -215,9 +216,9 @@ impl Telegram {
                 let more = entries.len() - shown;
                 let s = if more == 1 { "" } else { "s" };
                 let line = format!("\n+{more} more field{s}");
-                if chat::utf16_len(&line) <= left {
+                if text::utf16_len(&line) <= left {
                     h.raw(&line);
-                    left -= chat::utf16_len(&line);
+                    left -= text::utf16_len(&line);
                 }
             }
         }
@@ -433,7 +434,7 @@ mod tests {
             .replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&amp;", "&");
-        chat::utf16_len(&out)
+        text::utf16_len(&out)
     }
 
     #[test]

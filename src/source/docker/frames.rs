@@ -143,37 +143,13 @@ impl Framer {
         }
         Ok(())
     }
-
-    /// The stream ended: a partial line whose end never came is emitted as it is.
-    pub fn finish(&mut self, out: &mut Vec<Line>) {
-        for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
-            if let Some(p) = self.partial[slot].take() {
-                self.number += 1;
-                let end = match p.start {
-                    Cursor::Docker { ts_ns, seq } => Cursor::Docker {
-                        ts_ns,
-                        seq: seq + 1,
-                    },
-                    other => other,
-                };
-                out.push(Line {
-                    text: Bytes::from(p.buf),
-                    stream,
-                    ts: Some(p.ts),
-                    number: self.number,
-                    start: p.start,
-                    end,
-                });
-            }
-        }
-    }
 }
 
 /// Splits `2026-11-27T08:01:50.392123456Z <text>` into time and text.
 fn split_timestamp(payload: &[u8]) -> Option<(DateTime<Utc>, &[u8])> {
     let space = memchr::memchr(b' ', &payload[..payload.len().min(40)])?;
     let head = std::str::from_utf8(&payload[..space]).ok()?;
-    let ts = DateTime::parse_from_rfc3339(head).ok()?.with_timezone(&Utc);
+    let ts = crate::record::time::parse_rfc3339(head)?;
     Some((ts, &payload[space + 1..]))
 }
 
