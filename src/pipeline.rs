@@ -5,10 +5,12 @@
 //! what `test-rules` predicts is what `run` does.
 //!
 //! The checkpoint never passes a record that is still being assembled, so a
-//! restart re-reads any half-seen record whole. Stores are batched: a commit
-//! happens when a batch produced events, or at most every second for a
-//! checkpoint alone, so quiet matching costs no disk writes per line. Events
-//! held by `wait_for` keep the checkpoint before their records too.
+//! restart re-reads any half-seen record whole; events held by `wait_for`
+//! keep the checkpoint before their records too. Events go to the outbox
+//! with the checkpoint that covers them as soon as a batch of lines produced
+//! them (the outbox groups them into one commit); a checkpoint that moved
+//! without events follows within a second, so quiet matching costs no disk
+//! writes per line, and an idle pipeline no work at all.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,7 +23,7 @@ use tracing::{error, info};
 
 use crate::event::{Event, Identity, Parts};
 use crate::metrics::{Metrics, METRICS};
-use crate::outbox::{Outbox, OutboxError};
+use crate::outbox::{Change, Outbox, OutboxError};
 use crate::record::{Assembler, Cursor, Line, Origin, Record};
 use crate::rules::{Correlator, Hit, Ready, Rule, RuleSet, Scratch};
 use crate::sink::Routes;
@@ -142,7 +144,8 @@ pub struct Pipeline {
     /// Position after the last line fed in.
     read_to: Option<Cursor>,
     dirty: bool,
-    last_commit: Instant,
+    /// When a checkpoint that moved without events is stored.
+    checkpoint_due: Option<Instant>,
     pub stats: Stats,
 }
 
@@ -202,7 +205,7 @@ impl Pipeline {
             pending: Vec::new(),
             read_to: None,
             dirty: false,
-            last_commit: Instant::now(),
+            checkpoint_due: None,
             stats: Stats::default(),
         }
     }
@@ -219,18 +222,16 @@ impl Pipeline {
         mut shutdown: watch::Receiver<bool>,
         mut rule_updates: Option<watch::Receiver<Arc<RuleSet>>>,
     ) -> Result<Stats, OutboxError> {
-        // Stores a checkpoint that moved while the input went quiet.
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = [
                 self.assembler.next_deadline(),
                 self.correlator.next_deadline(),
+                self.checkpoint_due,
             ]
             .into_iter()
             .flatten()
             .min();
-            let flush_timer = async {
+            let timer = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
                     None => std::future::pending().await,
@@ -242,19 +243,20 @@ impl Pipeline {
                     Some(Input::Record(rec)) => self.process(&mut vec![rec]),
                     Some(Input::Attach(origin)) => self.origin = origin,
                     None => {
-                        self.finish(Ending::EndOfInput)?;
+                        self.finish(Ending::EndOfInput);
+                        self.store().await?;
                         return Ok(self.stats);
                     }
                 },
-                _ = flush_timer => self.flush_due(),
-                _ = tick.tick() => {}
+                _ = timer => self.flush_due(),
                 Some(new) = next_rules(&mut rule_updates) => self.swap_rules(new),
                 _ = shutdown.changed() => {
-                    self.finish(Ending::Shutdown)?;
+                    self.finish(Ending::Shutdown);
+                    self.store().await?;
                     return Ok(self.stats);
                 }
             }
-            self.maybe_commit()?;
+            self.maybe_store().await?;
         }
     }
 
@@ -393,40 +395,51 @@ impl Pipeline {
             .or(self.read_to)
     }
 
-    fn maybe_commit(&mut self) -> Result<(), OutboxError> {
-        if !self.pending.is_empty()
-            || (self.dirty && self.last_commit.elapsed() >= CHECKPOINT_EVERY)
-        {
-            self.commit()?;
+    /// Events go to the outbox at once (it groups them into one commit);
+    /// a checkpoint that moved without events, within a second.
+    async fn maybe_store(&mut self) -> Result<(), OutboxError> {
+        let now = Instant::now();
+        if !self.pending.is_empty() || self.checkpoint_due.is_some_and(|d| d <= now) {
+            self.store().await?;
+        } else if self.dirty && self.checkpoint_due.is_none() {
+            self.checkpoint_due = Some(now + CHECKPOINT_EVERY);
         }
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), OutboxError> {
+    /// Hands the pending events and the safe position to the outbox.
+    async fn store(&mut self) -> Result<(), OutboxError> {
         let cursor = self.safe_cursor();
         if let Output::Outbox { outbox, .. } = &self.output {
-            let checkpoint = match &cursor {
-                Some(c) if !matches!(c, Cursor::Line(_)) => Some((self.source_key.as_str(), c)),
+            let checkpoint = match cursor {
+                Some(c) if !matches!(c, Cursor::Line(_)) => Some((self.source_key.clone(), c)),
                 _ => None,
             };
-            if let Err(e) = outbox.commit(&self.pending, checkpoint) {
+            let events = std::mem::take(&mut self.pending);
+            if let Err(e) = outbox.submit(events, checkpoint).await {
                 error!(error = %e, "cannot store events in the outbox");
                 return Err(e);
             }
             if let Some(families) = self.correlator.families_changed() {
                 // Only the first events after a restart depend on it.
-                if let Err(e) = outbox.set_families(&self.source_key, &families) {
+                let write = Change::Families {
+                    source: self.source_key.clone(),
+                    families,
+                };
+                if let Err(e) = outbox.note(write).await {
                     error!(error = %e, "cannot store which records events wait for");
                 }
             }
         }
         self.pending.clear();
         self.dirty = false;
-        self.last_commit = Instant::now();
+        self.checkpoint_due = None;
         Ok(())
     }
 
-    pub fn finish(&mut self, ending: Ending) -> Result<(), OutboxError> {
+    /// The input ended or the bridge stops: what is complete becomes events
+    /// (then [`Pipeline::run`] stores them).
+    pub fn finish(&mut self, ending: Ending) {
         if ending == Ending::EndOfInput {
             let mut records = std::mem::take(&mut self.records);
             self.assembler.flush_all(&mut |r| records.push(r));
@@ -439,7 +452,6 @@ impl Pipeline {
         if let Output::Report(r) = &mut self.output {
             r.flush();
         }
-        self.commit()
     }
 }
 

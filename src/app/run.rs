@@ -152,6 +152,7 @@ async fn run_async(
             }
         }
         finish_sinks(sink_tasks).await;
+        flush(&outbox).await;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -220,7 +221,23 @@ async fn run_async(
     }
     let _ = shutdown_tx.send(true);
     finish_sinks(sink_tasks).await;
+    flush(&outbox).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last acks and checkpoints on disk before the process ends.
+async fn flush(outbox: &Option<Outbox>) {
+    if let Some(ob) = outbox {
+        match tokio::time::timeout(DRAIN, ob.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!(error = %e, "could not store the last deliveries; they are sent again at the next start")
+            }
+            Err(_) => error!(
+                "storing the last deliveries took too long; they are sent again at the next start"
+            ),
+        }
+    }
 }
 
 /// Starts one delivery task per sink.

@@ -61,9 +61,7 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     lines.clear();
     splitter.finish(&mut lines);
     pipeline.feed(&lines);
-    pipeline
-        .finish(Ending::EndOfInput)
-        .map_err(|e| Fail::runtime(e.to_string()))?;
+    pipeline.finish(Ending::EndOfInput);
     let stats = pipeline.stats;
     let Output::Report(report) = pipeline.into_output() else {
         unreachable!("the output given above")

@@ -93,7 +93,7 @@ pub struct Inbound<'a> {
 }
 
 impl Inbound<'_> {
-    pub fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
         let Some((secret, key)) = self.secret else {
             return (
                 StatusCode::FORBIDDEN,
@@ -129,7 +129,7 @@ impl Inbound<'_> {
         let sinks: Vec<String> = routing.to.iter().map(|s| s.to_string()).collect();
         match self.outbox {
             Some(ob) => {
-                if let Err(e) = ob.commit(&[(ev.clone(), sinks.clone())], None) {
+                if let Err(e) = ob.store_now(vec![(ev.clone(), sinks.clone())]).await {
                     warn!(error = %e, "cannot store an inbound event");
                     return (
                         StatusCode::SERVICE_UNAVAILABLE,

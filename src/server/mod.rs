@@ -126,7 +126,7 @@ async fn inbound(State(st): State<Arc<ServerState>>, headers: HeaderMap, body: B
         secret: st.secret.as_ref(),
         flood: &st.flood,
     };
-    let (status, answer) = inbound.handle(&headers, &body);
+    let (status, answer) = inbound.handle(&headers, &body).await;
     json(status, answer)
 }
 

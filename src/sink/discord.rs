@@ -132,6 +132,11 @@ impl Discord {
     }
 
     /// The URL without its token.
+    /// Where [`super::Sink::probe`] asks whether the receiver answers again.
+    pub(super) fn probe_target(&self) -> (&reqwest::Client, reqwest::Url) {
+        (&self.client, self.url.clone())
+    }
+
     pub fn describe(&self) -> String {
         mask_url(&self.url)
     }

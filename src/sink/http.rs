@@ -28,6 +28,19 @@ impl Answer {
     }
 }
 
+/// Whether the receiver at `url` answers (see [`super::Sink::probe`]).
+pub async fn answers_again(client: &reqwest::Client, url: Url) -> bool {
+    match client
+        .head(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(r) => !matches!(r.status().as_u16(), 408 | 425 | 429 | 500..=599),
+        Err(_) => false,
+    }
+}
+
 /// POSTs `body` as JSON. A transport failure (no answer at all) is `Err` with
 /// a description that holds no URL.
 pub async fn post_json(

@@ -1,12 +1,11 @@
-//! Sinks: where events go, and the per-sink delivery loop over the outbox.
-//!
-//! Each sink has its own ordered queue in the outbox and its own task, so a
-//! slow or dead receiver never delays another. The loop delivers the oldest
-//! event, retries transient failures with backoff until `WEBHOOK_MAX_AGE`, and
-//! turns permanent failures into dead letters. It logs once per change of
-//! state (failing / delivering again), never once per retry.
+//! Sinks: where events go. [`Sink`] is the closed set of receivers (the
+//! generic signed webhook, Discord, Slack, Telegram), each in its own module;
+//! `deliver` runs one loop per sink over its queue in the outbox; `route`
+//! says which sinks take an event; `signature`, `http`, `retry`, `chat` and
+//! `text` are what the sinks share.
 
 pub mod chat;
+mod deliver;
 pub mod discord;
 pub mod http;
 pub mod retry;
@@ -19,14 +18,8 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use crate::shutdown::sleep_or_shutdown;
-use tracing::{error, info, warn};
-
 use crate::event::Event;
-use crate::metrics::METRICS;
-use crate::outbox::{now_ms, Outbox};
+pub use deliver::{deliver_forever, PROBE_EVERY};
 pub use retry::Delivery;
 pub use route::{Route, Routes};
 pub use webhook::Webhook;
@@ -70,6 +63,19 @@ impl Sink {
             Sink::Slack(s) => s.describe(),
             Sink::Telegram(t) => t.describe(),
         }
+    }
+
+    /// Whether the receiver answers again after failing: a bodiless `HEAD`
+    /// (to the API's root for Telegram, so the token is not sent), up when
+    /// the answer is anything but 408, 425, 429 or 5xx.
+    pub async fn probe(&self) -> bool {
+        let (client, url) = match self {
+            Sink::Webhook(w) => w.probe_target(),
+            Sink::Discord(d) => d.probe_target(),
+            Sink::Slack(s) => s.probe_target(),
+            Sink::Telegram(t) => t.probe_target(),
+        };
+        http::answers_again(client, url).await
     }
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
@@ -117,106 +123,4 @@ pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, Route)>, String> 
         out.push((sink, route));
     }
     Ok(out)
-}
-
-/// Delivers `sink`'s queue until `shutdown` turns true. The attempt in flight
-/// finishes (bounded by the HTTP timeout); whatever is left stays in the outbox.
-pub async fn deliver_forever(
-    sink: Sink,
-    outbox: Outbox,
-    max_age: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let name = sink.name().to_string();
-    let wake = outbox.waker(&name);
-    let mut failing_since: Option<u32> = None;
-    // The same refusal again (a deleted Discord webhook refuses every event) is
-    // said once; each dead letter is still counted and kept.
-    let mut last_refusal: Option<String> = None;
-    let pace = sink.pace();
-    let mut last_attempt: Option<std::time::Instant> = None;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let notified = wake.notified();
-        let head = match outbox.head(&name) {
-            Ok(h) => h,
-            Err(e) => {
-                error!(sink = %name, error = %e, "cannot read the outbox; retrying in 5s");
-                if sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        let Some((seq, mut q)) = head else {
-            tokio::select! {
-                _ = notified => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        };
-        let wait = q.not_before_ms - now_ms();
-        if wait > 0 && sleep_or_shutdown(Duration::from_millis(wait as u64), &mut shutdown).await {
-            return;
-        }
-        if let (Some(pace), Some(last)) = (pace, last_attempt) {
-            let due = last + pace;
-            let now = std::time::Instant::now();
-            if due > now && sleep_or_shutdown(due - now, &mut shutdown).await {
-                return;
-            }
-        }
-        let started = std::time::Instant::now();
-        last_attempt = Some(started);
-        let outcome = sink.deliver(&q.event).await;
-        let label = match &outcome {
-            Delivery::Delivered => "delivered",
-            Delivery::RetryLater { .. } => "retry",
-            Delivery::Reject { .. } => "rejected",
-        };
-        METRICS.delivery(&name, label, started.elapsed());
-        let result = match outcome {
-            Delivery::Delivered => {
-                last_refusal = None;
-                if let Some(n) = failing_since.take() {
-                    info!(sink = %name, failed_attempts = n, "delivering again");
-                }
-                outbox.ack(&name, seq)
-            }
-            Delivery::Reject { reason } => {
-                if last_refusal.as_deref() != Some(reason.as_str()) {
-                    error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, "receiver refused the event; kept as a dead letter (retrying cannot help: check the receiver and its URL)");
-                    last_refusal = Some(reason.clone());
-                } else {
-                    tracing::debug!(sink = %name, id = %q.event.id, "refused again for the same reason; kept as a dead letter");
-                }
-                outbox.bury(&name, seq, q, &reason)
-            }
-            Delivery::RetryLater { after, reason } => {
-                let age_ms = now_ms() - q.enqueued_ms;
-                if age_ms >= max_age.as_millis() as i64 {
-                    error!(sink = %name, event = %q.event.event, id = %q.event.id, %reason, attempts = q.attempts + 1, "gave up after WEBHOOK_MAX_AGE; kept as a dead letter");
-                    outbox.bury(&name, seq, q, &reason)
-                } else {
-                    if failing_since.is_none() {
-                        warn!(sink = %name, %reason, "delivery failing; events wait on disk and are retried with backoff");
-                    }
-                    *failing_since.get_or_insert(0) += 1;
-                    let delay = retry::backoff(q.attempts, after);
-                    q.attempts += 1;
-                    q.not_before_ms = now_ms() + delay.as_millis() as i64;
-                    q.last_error = Some(reason);
-                    outbox.reschedule(&name, seq, &q)
-                }
-            }
-        };
-        if let Err(e) = result {
-            error!(sink = %name, error = %e, "cannot update the outbox; retrying in 5s");
-            if sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
-                return;
-            }
-        }
-    }
 }

@@ -112,6 +112,11 @@ impl Telegram {
         }
     }
 
+    /// Where [`super::Sink::probe`] asks whether the receiver answers again.
+    pub(super) fn probe_target(&self) -> (&reqwest::Client, reqwest::Url) {
+        (&self.client, self.cfg.api_base.clone())
+    }
+
     pub fn describe(&self) -> String {
         self.cfg.describe()
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{EventsOptions, LogsOptions};
 use bollard::Docker;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
@@ -265,6 +265,12 @@ async fn connect_until_ready(
     }
 }
 
+/// What became of one item of the log stream.
+enum Frame {
+    Taken,
+    End,
+}
+
 /// What the follower last told the user, so each state is said once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Said {
@@ -374,41 +380,25 @@ impl ContainerFollower {
             };
             let mut logs = self.docker.logs(&id, Some(opts));
             let mut lines = Vec::new();
-            loop {
-                let item = tokio::select! {
+            'stream: loop {
+                let first = tokio::select! {
                     item = tokio::time::timeout(WATCHDOG, logs.next()) => item,
                     _ = self.shutdown.changed() => return,
                 };
-                let out = match item {
-                    Err(_) => {
-                        debug!(container = %self.name, "no output for a while; re-attaching to be sure the stream is alive");
-                        break;
-                    }
-                    Ok(None) => break,
-                    Ok(Some(Err(e))) => {
-                        if !client::is_going_away(&e) {
-                            self.trouble(&mut said, classify(&self.host, &e));
-                        }
-                        break;
-                    }
-                    Ok(Some(Ok(out))) => out,
+                let Ok(mut item) = first else {
+                    debug!(container = %self.name, "no output for a while; re-attaching to be sure the stream is alive");
+                    break;
                 };
-                let (stream, bytes) = match out {
-                    LogOutput::StdErr { message } => (Stream::Stderr, message),
-                    LogOutput::StdOut { message }
-                    | LogOutput::Console { message }
-                    | LogOutput::StdIn { message } => (Stream::Stdout, message),
-                };
-                lines.clear();
-                match framer.push(stream, &bytes, &mut lines) {
-                    Ok(()) => {}
-                    Err(FrameError::Daemon(msg)) => {
-                        warn!(container = %self.name, error = %msg, "Docker reported an error in the log stream; re-attaching");
-                        break;
+                // Every frame already here goes in one batch: one hand-over
+                // to the pipeline for a burst of lines.
+                loop {
+                    match self.take_frame(item, &mut framer, &mut lines, &mut said) {
+                        Frame::Taken => {}
+                        Frame::End => break 'stream,
                     }
-                    Err(FrameError::NoTimestamp) => {
-                        debug!(container = %self.name, "a log frame without timestamp was skipped");
-                        continue;
+                    match logs.next().now_or_never() {
+                        Some(next) => item = next,
+                        None => break,
                     }
                 }
                 if let Some(last) = lines.last() {
@@ -458,6 +448,44 @@ impl ContainerFollower {
             }
             if self.wait(notified, POLL_STOPPED).await {
                 return;
+            }
+        }
+    }
+
+    /// One item of the log stream into `lines`; `End` when the stream is over
+    /// (ended, failed, or the daemon wrote an error into it).
+    fn take_frame(
+        &self,
+        item: Option<Result<LogOutput, bollard::errors::Error>>,
+        framer: &mut Framer,
+        lines: &mut Vec<crate::record::Line>,
+        said: &mut Said,
+    ) -> Frame {
+        let out = match item {
+            None => return Frame::End,
+            Some(Err(e)) => {
+                if !client::is_going_away(&e) {
+                    self.trouble(said, classify(&self.host, &e));
+                }
+                return Frame::End;
+            }
+            Some(Ok(out)) => out,
+        };
+        let (stream, bytes) = match out {
+            LogOutput::StdErr { message } => (Stream::Stderr, message),
+            LogOutput::StdOut { message }
+            | LogOutput::Console { message }
+            | LogOutput::StdIn { message } => (Stream::Stdout, message),
+        };
+        match framer.push(stream, &bytes, lines) {
+            Ok(()) => Frame::Taken,
+            Err(FrameError::Daemon(msg)) => {
+                warn!(container = %self.name, error = %msg, "Docker reported an error in the log stream; re-attaching");
+                Frame::End
+            }
+            Err(FrameError::NoTimestamp) => {
+                debug!(container = %self.name, "a log frame without timestamp was skipped");
+                Frame::Taken
             }
         }
     }
