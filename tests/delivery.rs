@@ -603,3 +603,45 @@ async fn a_receiver_behind_a_private_ca_is_trusted_through_ssl_cert_file() {
     assert_eq!(rx.received().len(), 1, "nothing more was sent");
     rx.stop().await;
 }
+
+/// A receiver that comes back after a long outage is used again within 15 s
+/// (the bridge asks it with a bodiless HEAD every 8–12 s once its retries are
+/// further apart than that), while during the outage it sees few requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_back_after_an_outage_is_used_within_15_s() {
+    let s = Scratch::new();
+    let rx = Receiver::start(SECRET).await;
+    rx.set_down(true);
+    let log = s.path("owui.log");
+    append(
+        &log,
+        &[upload_line(1, "203.0.113.1"), upload_line(2, "203.0.113.2")],
+    );
+    let source = format!("file:{}", log.display());
+    let url = rx.url();
+    let bridge = s.spawn(&["run", "--source", &source], &env_for(&url), "bridge.log");
+    // Long enough for the retries (1 s doubling, with jitter) to be further
+    // apart than the probes.
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let attempts = rx.received().len();
+    let probes = rx.probes().len();
+    assert!(
+        attempts <= 8,
+        "{attempts} POSTs in 45 s of outage: {}",
+        bridge.log_text()
+    );
+    assert!(probes >= 1, "no probe in 45 s: {}", bridge.log_text());
+    let back = std::time::Instant::now();
+    rx.set_down(false);
+    let got = rx.wait_for_accepted(2, Duration::from_secs(20)).await;
+    let took = back.elapsed();
+    assert_eq!(got.len(), 2, "{}", bridge.log_text());
+    assert!(
+        took <= Duration::from_secs(15),
+        "back after {took:?}: {}",
+        bridge.log_text()
+    );
+    assert!(bridge.log_text().contains("delivering again"));
+    bridge.terminate();
+    rx.stop().await;
+}

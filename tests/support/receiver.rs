@@ -13,9 +13,11 @@
 //! The signing key is the secret's bytes, or, for a `whsec_` secret, the
 //! standard base64 decoding of the rest.
 //!
-//! Every request (any method, any path) is recorded with its signature
-//! verdicts, whatever it is answered. Replies can be scripted
-//! ([`Receiver::script`]); once the script is used up every request gets 200.
+//! Every POST (any path) is recorded with its signature verdicts, whatever it
+//! is answered. Replies can be scripted ([`Receiver::script`]); once the
+//! script is used up every request gets 200. A `HEAD` (the bridge asking
+//! whether a failed receiver answers again) is counted apart and never takes
+//! a scripted reply. [`Receiver::set_down`] answers everything 503 meanwhile.
 //! The server runs on its own thread and runtime, so [`Receiver::stop`] can
 //! drop every in-flight connection at once and free the port.
 
@@ -199,8 +201,12 @@ pub enum Reply {
 #[derive(Default)]
 struct Log {
     script: VecDeque<Reply>,
-    /// Every request in arrival order, with whether it was answered 2xx.
+    /// Every POST in arrival order, with whether it was answered 2xx.
     requests: Vec<(Received, bool)>,
+    /// When each `HEAD` came.
+    probes: Vec<std::time::Instant>,
+    /// Everything is answered 503 (a receiver behind a proxy, down).
+    down: bool,
 }
 
 struct Shared {
@@ -214,14 +220,33 @@ impl Shared {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == axum::http::Method::HEAD {
+        let mut log = shared.lock();
+        log.probes.push(std::time::Instant::now());
+        return if log.down {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::METHOD_NOT_ALLOWED
+        }
+        .into_response();
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let received = Received::from_request(&shared.secret, &headers, &body, now);
     let reply = {
         let mut log = shared.lock();
-        let reply = log.script.pop_front().unwrap_or(Reply::Status(200));
+        let reply = if log.down {
+            Reply::Status(503)
+        } else {
+            log.script.pop_front().unwrap_or(Reply::Status(200))
+        };
         let accepted = matches!(reply, Reply::Status(s) | Reply::StatusWithRetryAfter(s, _)
             if (200..300).contains(&s));
         log.requests.push((received, accepted));
@@ -324,7 +349,17 @@ impl Receiver {
         self.shared.lock().script.extend(replies);
     }
 
-    /// Every request, in arrival order, however it was answered.
+    /// While `down`, every request is answered 503 (scripts wait).
+    pub fn set_down(&self, down: bool) {
+        self.shared.lock().down = down;
+    }
+
+    /// When each `HEAD` probe came.
+    pub fn probes(&self) -> Vec<std::time::Instant> {
+        self.shared.lock().probes.clone()
+    }
+
+    /// Every POST, in arrival order, however it was answered.
     pub fn received(&self) -> Vec<Received> {
         self.shared
             .lock()
