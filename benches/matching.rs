@@ -202,6 +202,7 @@ fn keeps(rules: &RuleSet, i: usize, rec: &Record) -> bool {
         && !rule
             .ignore
             .as_ref()
+            .and_then(|ig| ig.get())
             .is_some_and(|ig| ig.is_match(&rec.text))
 }
 
@@ -210,7 +211,7 @@ fn run_naive(rules: &RuleSet, records: &[Record]) -> usize {
     let mut n = 0;
     for rec in records {
         for (i, rule) in rules.rules().iter().enumerate() {
-            if rule.regex.is_match(&rec.text) && keeps(rules, i, rec) {
+            if rule.regex.get().is_some_and(|re| re.is_match(&rec.text)) && keeps(rules, i, rec) {
                 n += 1;
             }
         }

@@ -2,6 +2,7 @@
 //! known, templates checked, durations parsed. Every failure points at the
 //! file, line and column of the offending value.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use regex::Regex;
@@ -56,8 +57,8 @@ pub struct Rule {
     pub wait_for: Option<(Key, Duration)>,
     pub event: String,
     pub description: String,
-    pub regex: Regex,
-    pub ignore: Option<Regex>,
+    pub regex: LazyRegex,
+    pub ignore: Option<LazyRegex>,
     pub stream: StreamFilter,
     pub severity: Severity,
     /// Open WebUI log level that shows the records (`DEBUG`, `INFO`, …), or `docker`.
@@ -73,6 +74,80 @@ pub struct Rule {
     /// The file the rule came from, for `check` and `events`.
     pub origin: String,
 }
+
+/// A pattern checked when its file is loaded and compiled the first time a
+/// record needs it. A compiled regex costs from a hundred kilobytes to a few
+/// megabytes (the DEBUG payload rule), and most of the built-in pack's rules
+/// meet a candidate rarely, or never at the log level in use; the literal
+/// prefilter decides which ever run.
+#[derive(Debug, Clone)]
+pub struct LazyRegex {
+    pattern: String,
+    /// The named groups, in pattern order (known at load).
+    names: Vec<Option<String>>,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    /// Proves `pattern` valid by compiling its forward NFA alone (a fraction
+    /// of a full regex, with the same syntax and size limit as
+    /// `Regex::new`), and reads its groups.
+    fn checked(pattern: &str) -> Result<LazyRegex, regex::Error> {
+        use regex_automata::nfa::thompson;
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().nfa_size_limit(Some(NFA_SIZE_LIMIT)))
+            .build(pattern);
+        let names = match nfa {
+            Ok(nfa) => nfa
+                .group_info()
+                .pattern_names(regex_automata::PatternID::ZERO)
+                .map(|n| n.map(str::to_string))
+                .collect(),
+            // The regex crate says what is wrong, and where.
+            Err(_) => Regex::new(pattern)?
+                .capture_names()
+                .map(|n| n.map(str::to_string))
+                .collect(),
+        };
+        Ok(LazyRegex {
+            pattern: pattern.to_string(),
+            names,
+            compiled: OnceLock::new(),
+        })
+    }
+
+    /// The compiled regex, compiled now if this is the first use; `None` (the
+    /// rule matches nothing) in the unlikely case that the full compile goes
+    /// over a limit its check at load did not (said once, in the log).
+    pub fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| match Regex::new(&self.pattern) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    tracing::error!(pattern = %self.pattern, error = %e, "a rule's pattern cannot be compiled; the rule matches nothing (simplify the pattern)");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Each group's name (`None` for an unnamed group), group 0 first.
+    pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.names.iter().map(|n| n.as_deref())
+    }
+
+    /// Whether it has been compiled (the tests check that it is lazy).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
+}
+
+/// `regex::RegexBuilder`'s default size limit, which `Regex::new` applies.
+const NFA_SIZE_LIMIT: usize = 10 * (1 << 20);
 
 /// What one `[[rule]]` entry asks for.
 pub enum Compiled {
@@ -152,11 +227,11 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
             Some("add match = '<regex>'; named groups (?P<name>…) become the event's data".into()),
         )
     })?;
-    let regex = regex(src, pattern, &format!("rule '{id}': match"))?;
+    let regex = lazy_regex(src, pattern, &format!("rule '{id}': match"))?;
     let ignore = raw
         .ignore
         .as_ref()
-        .map(|p| regex_(src, p, &format!("rule '{id}': ignore")))
+        .map(|p| lazy_regex(src, p, &format!("rule '{id}': ignore")))
         .transpose()?;
     let stream = match raw
         .stream
@@ -430,14 +505,25 @@ fn duration(src: &Source, v: &Spanned<String>, what: &str) -> Result<Duration, R
         .map_err(|e| src.error_at(v.span().start, format!("{what}: {e}"), None))
 }
 
-fn regex(src: &Source, p: &Spanned<String>, what: &str) -> Result<Regex, RuleFileError> {
-    regex_(src, p, what)
+/// Checks a rule's pattern; on failure points at the exact character of it.
+fn lazy_regex(src: &Source, p: &Spanned<String>, what: &str) -> Result<LazyRegex, RuleFileError> {
+    regex_with(src, p, what, LazyRegex::checked)
 }
 
-/// Builds a regex; on failure points at the exact character of the pattern.
-fn regex_(src: &Source, p: &Spanned<String>, what: &str) -> Result<Regex, RuleFileError> {
+/// Builds the `[record] start` regex (used on every line: compiled now).
+fn regex(src: &Source, p: &Spanned<String>, what: &str) -> Result<Regex, RuleFileError> {
+    regex_with(src, p, what, Regex::new)
+}
+
+/// Builds with `build`; on failure points at the exact character of the pattern.
+fn regex_with<T>(
+    src: &Source,
+    p: &Spanned<String>,
+    what: &str,
+    build: impl FnOnce(&str) -> Result<T, regex::Error>,
+) -> Result<T, RuleFileError> {
     let pattern = p.get_ref();
-    match Regex::new(pattern) {
+    match build(pattern) {
         Ok(r) => Ok(r),
         Err(e) => {
             let (inner, reason) = match regex_syntax::Parser::new().parse(pattern) {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::CaptureLocations;
 
-pub use compile::{Rule, StreamFilter, Threshold};
+pub use compile::{LazyRegex, Rule, StreamFilter, Threshold};
 pub use correlate::{Correlator, Key, Ready};
 pub use file::RuleFileError;
 pub use limit::Limiter;
@@ -320,11 +320,14 @@ impl RuleSet {
             if !rule.stream.accepts(rec.stream) {
                 continue;
             }
-            let locs = scratch.locs[i].get_or_insert_with(|| rule.regex.capture_locations());
-            if rule.regex.captures_read(locs, text).is_none() {
+            let Some(regex) = rule.regex.get() else {
+                continue;
+            };
+            let locs = scratch.locs[i].get_or_insert_with(|| regex.capture_locations());
+            if regex.captures_read(locs, text).is_none() {
                 continue;
             }
-            if rule.ignore.as_ref().is_some_and(|ig| ig.is_match(text)) {
+            if ignored(rule, text) {
                 continue;
             }
             out.push(Hit {
@@ -333,6 +336,14 @@ impl RuleSet {
             });
         }
     }
+}
+
+/// Whether the rule's `ignore` pattern matches (then it does not fire).
+fn ignored(rule: &Rule, text: &str) -> bool {
+    rule.ignore
+        .as_ref()
+        .and_then(LazyRegex::get)
+        .is_some_and(|ig| ig.is_match(text))
 }
 
 fn extract_data(
@@ -641,6 +652,33 @@ stream = "stdout"
         assert!(set("[[rule]]\nid = \"x\"\nevent = \"a.b\"\nmatch = '(?P<email>\\S+) failed'\nthreshold = { count = 5, within = \"60s\", group_by = \"email\" }\n").is_ok());
     }
 
+    /// A rule's regex is compiled when a record first needs it: at INFO level
+    /// the DEBUG payload rule (megabytes compiled) never is.
+    #[test]
+    fn regexes_are_compiled_when_first_needed() {
+        let rs = RuleSet::load(&Default::default()).unwrap();
+        assert!(rs.rules().iter().all(|r| !r.regex.is_compiled()));
+        let log = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/logs/openwebui-0.12.4-info.log"),
+        )
+        .unwrap();
+        let recs = records_of(&rs, &log);
+        let mut hits = Vec::new();
+        for r in &recs {
+            rs.matches(r, &mut Scratch::default(), &mut hits);
+        }
+        assert!(!hits.is_empty());
+        let compiled: Vec<&str> = rs
+            .rules()
+            .iter()
+            .filter(|r| r.regex.is_compiled())
+            .map(|r| r.id.as_str())
+            .collect();
+        assert!(compiled.len() < rs.rules().len() / 2, "{compiled:?}");
+        assert!(!compiled.contains(&"owui.chat.payload"), "{compiled:?}");
+    }
+
     #[test]
     fn builtin_rules_are_all_prefiltered() {
         let rs = RuleSet::load(&Default::default()).unwrap();
@@ -660,10 +698,10 @@ stream = "stdout"
             if !rule.stream.accepts(rec.stream) {
                 continue;
             }
-            let Some(caps) = rule.regex.captures(text) else {
+            let Some(caps) = rule.regex.get().and_then(|re| re.captures(text)) else {
                 continue;
             };
-            if rule.ignore.as_ref().is_some_and(|ig| ig.is_match(text)) {
+            if ignored(rule, text) {
                 continue;
             }
             // Which rules hit is what the reference checks; data is built the one way.
