@@ -6,6 +6,11 @@
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
+/// Largest character class spelled out into literals (`[Oo]`, from `(?i)`,
+/// yes; `[0-9]`, no: ten variants of every literal after it would crowd the
+/// SIMD searcher, as `\d` in Unicode mode never did).
+const CLASS_LIMIT: usize = 4;
+
 /// Shortest literal worth a prefilter entry: shorter ones occur everywhere.
 pub(super) const MIN_LITERAL: usize = 3;
 /// Most literals one rule may add to the prefilter.
@@ -189,7 +194,10 @@ fn extract(hir: &Hir, prefix: bool) -> Option<Vec<Vec<u8>>> {
     } else {
         ExtractKind::Suffix
     };
-    let seq: Seq = Extractor::new().kind(kind).extract(hir);
+    let seq: Seq = Extractor::new()
+        .kind(kind)
+        .limit_class(CLASS_LIMIT)
+        .extract(hir);
     let lits = seq.literals()?;
     usable(
         lits.iter().map(|l| l.as_bytes().to_vec()).collect(),

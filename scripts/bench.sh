@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What owui-bridge costs as users run it, on this machine: CPU per 1000 lines
+# followed through Docker and delivered as signed webhooks, memory, test-rules
+# and `run --source file:` throughput on a DEBUG-level log, and recovery after
+# a receiver outage — each beside a simple alternative measured in the same
+# run. Prints a Markdown table (and the raw figures as JSON).
+#
+# Needs Docker, python3 and the Rust toolchain; builds the release binary, the
+# small test image (from Debian's busybox-static, as the tests do) and a
+# 106 MB DEBUG log (benches/data/make_debug_log.py, fixed seed) when missing.
+# Takes about three minutes.
+#
+# Usage: scripts/bench.sh [--lines 2000] [--outage 60] [--mb 106]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lines=2000
+outage=60
+mb=106
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lines) lines=$2; shift 2 ;;
+    --outage) outage=$2; shift 2 ;;
+    --mb) mb=$2; shift 2 ;;
+    *) echo "bench.sh: unknown argument $1 (see the comment at the top)" >&2; exit 2 ;;
+  esac
+done
+
+command -v docker >/dev/null || { echo "bench.sh: docker is missing" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "bench.sh: python3 is missing" >&2; exit 2; }
+
+cargo build --release --locked --bin owui-bridge >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+work="$target_dir/bench"
+mkdir -p "$work"
+
+# The image the container tests use: busybox, imported (there may be no registry).
+image=owui-bridge-test/busybox:1
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  [ -x /bin/busybox ] || { echo "bench.sh: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 2; }
+  root=$(mktemp -d)
+  mkdir -p "$root/bin"
+  cp /bin/busybox "$root/bin/busybox"
+  for tool in sh echo sleep cat printf seq head tr; do ln -s busybox "$root/bin/$tool"; done
+  tar -C "$root" -c . | docker import - "$image" >/dev/null
+  rm -rf "$root"
+fi
+
+log="$work/openwebui-debug-${mb}mb.log"
+[ -s "$log" ] || python3 benches/data/make_debug_log.py --out "$log" --mb "$mb" >&2
+
+python3 scripts/bench.py --binary "$target_dir/release/owui-bridge" --repo "$PWD" \
+  --log "$log" --work "$work" --lines "$lines" --outage "$outage"
