@@ -10,18 +10,20 @@
 # 106 MB DEBUG log (benches/data/make_debug_log.py, fixed seed) when missing.
 # Takes about three minutes.
 #
-# Usage: scripts/bench.sh [--lines 2000] [--outage 60] [--mb 106]
+# Usage: scripts/bench.sh [--lines 2000] [--outage 60] [--mb 106] [--runs 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lines=2000
 outage=60
 mb=106
+runs=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --lines) lines=$2; shift 2 ;;
     --outage) outage=$2; shift 2 ;;
     --mb) mb=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     *) echo "bench.sh: unknown argument $1 (see the comment at the top)" >&2; exit 2 ;;
   esac
 done
@@ -50,4 +52,4 @@ log="$work/openwebui-debug-${mb}mb.log"
 [ -s "$log" ] || python3 benches/data/make_debug_log.py --out "$log" --mb "$mb" >&2
 
 python3 scripts/bench.py --binary "$target_dir/release/owui-bridge" --repo "$PWD" \
-  --log "$log" --work "$work" --lines "$lines" --outage "$outage"
+  --log "$log" --work "$work" --lines "$lines" --outage "$outage" --runs "$runs"
