@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
+use crate::config::Language;
 use crate::event::{Event, Identity, Parts};
 use crate::metrics::{Metrics, METRICS};
 use crate::outbox::{Change, Outbox, OutboxError};
@@ -140,6 +141,7 @@ pub struct Pipeline {
     origin: Origin,
     output: Output,
     clock: Clock,
+    lang: Language,
     pending: Vec<(Event, Vec<String>)>,
     /// Position after the last line fed in.
     read_to: Option<Cursor>,
@@ -172,6 +174,7 @@ impl Pipeline {
         origin: Origin,
         output: Output,
         clock: Clock,
+        lang: Language,
     ) -> Pipeline {
         let assembler = Assembler::new(rules.assemble_config().clone());
         let mut correlator = Correlator::default();
@@ -202,6 +205,7 @@ impl Pipeline {
             origin,
             output,
             clock,
+            lang,
             pending: Vec::new(),
             read_to: None,
             dirty: false,
@@ -359,7 +363,7 @@ impl Pipeline {
             r.event(rule, hit, rec);
             return;
         }
-        let ev = event_of(rule, hit, rec, &self.source_key, &self.origin);
+        let ev = event_of(rule, hit, rec, &self.source_key, &self.origin, self.lang);
         self.dirty = true;
         METRICS.event(&ev.event);
         match &self.output {
@@ -461,8 +465,16 @@ fn logged_at(rec: &Record) -> DateTime<Utc> {
 }
 
 /// The event `rule`'s `hit` on `rec` becomes. `source_key` names the followed
-/// source (its part of the id), `origin` is what receivers see of it.
-fn event_of(rule: &Rule, hit: &Hit, rec: &Record, source_key: &str, origin: &Origin) -> Event {
+/// source (its part of the id), `origin` is what receivers see of it, `lang`
+/// the language of its chat message.
+fn event_of(
+    rule: &Rule,
+    hit: &Hit,
+    rec: &Record,
+    source_key: &str,
+    origin: &Origin,
+    lang: Language,
+) -> Event {
     // `_…` fields only build correlation keys.
     let data: BTreeMap<String, String> = hit
         .data
@@ -470,8 +482,8 @@ fn event_of(rule: &Rule, hit: &Hit, rec: &Record, source_key: &str, origin: &Ori
         .filter(|(k, _)| !k.starts_with('_'))
         .cloned()
         .collect();
-    let message = rule.message.as_ref().map(|t| {
-        t.render(|k| match k {
+    let message = rule.message.as_ref().map(|m| {
+        m.pick(lang).render(|k| match k {
             "rule" => Some(rule.id.as_str()),
             "event" => Some(rule.event.as_str()),
             _ => data.get(k).map(String::as_str),

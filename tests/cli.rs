@@ -265,7 +265,9 @@ fn check_lists_every_problem_with_its_variable() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        err.contains("owui-bridge: invalid value for WEBHOOK_URL: not a URL"),
+        err.contains(
+            "owui-bridge: invalid value for WEBHOOK_URL: has no http:// or https:// in front"
+        ),
         "{err}"
     );
     assert!(

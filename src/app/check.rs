@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::{load_env, runtime, Fail, NO_RECEIVER};
 use crate::cli::CheckArgs;
-use crate::config::{Config, RuleSources, Target};
+use crate::config::{Config, RuleSources, Target, INBOUND_PATH, WEBHOOK_URL_IS};
 use crate::rules::RuleSet;
+use crate::secret::mask_url;
 use crate::source::docker::client;
 use crate::source::SourceSpec;
 
@@ -19,6 +20,16 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
     let mut out = std::io::stdout().lock();
     let env = load_env()?;
     let _ = writeln!(out, "owui-bridge {} check", env!("CARGO_PKG_VERSION"));
+    match env.dotenv_path() {
+        Some(p) => {
+            let _ = writeln!(out, "settings: the environment and {}", p.display());
+        }
+        None => {
+            let cwd =
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+            let _ = writeln!(out, "settings: the environment only (no .env in {cwd})");
+        }
+    }
     let cfg = match Config::from_env(&env) {
         Ok(cfg) => {
             let _ = writeln!(out, "configuration: ok");
@@ -54,6 +65,11 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
                     rs.files().join(", "),
                     rs.prefiltered()
                 );
+                if let Some(cfg) = &cfg {
+                    for w in super::filter_warnings(cfg, &rs) {
+                        let _ = writeln!(out, "  warning: {w}");
+                    }
+                }
             }
             Err(e) => {
                 let _ = writeln!(out, "rules: problem");
@@ -85,6 +101,14 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, Fail> {
             }
             Err(e) => problems.push(format!("--source file:{}: cannot read it: {e}; check the path and permissions (in Docker, mount the file into the container)", path.display())),
         },
+    }
+    if let Some(cfg) = &cfg {
+        if let Ok(rt) = runtime() {
+            for problem in rt.block_on(receivers_that_are_open_webui(cfg)) {
+                let _ = writeln!(out, "receivers: problem");
+                problems.push(problem);
+            }
+        }
     }
     if let (Some(cfg), None | Some(SourceSpec::Docker)) = (&cfg, &args.source) {
         match runtime().map(|rt| rt.block_on(check_docker(cfg))) {
@@ -145,4 +169,44 @@ async fn check_docker(cfg: &Config) -> Result<String, String> {
             Err(e) => Err(client::classify(&host, &e).to_string()),
         },
     }
+}
+
+/// A WEBHOOK_URL ending in the old guide's `/api/v1/webhook` (not this
+/// bridge's) is asked, at `/api/config` of the same server, whether it is Open
+/// WebUI: then every event would be refused (HTTP 405).
+async fn receivers_that_are_open_webui(cfg: &Config) -> Vec<String> {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(_) => return Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for w in &cfg.webhooks {
+        if w.url.path().trim_end_matches('/') != INBOUND_PATH {
+            continue;
+        }
+        let mut config = w.url.clone();
+        config.set_path("/api/config");
+        config.set_query(None);
+        let Ok(answer) = client.get(config).send().await else {
+            continue;
+        };
+        let Ok(body) = answer.bytes().await else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            continue;
+        };
+        if v.get("version").is_some() && v.get("features").is_some() {
+            let version = v["version"].as_str().unwrap_or("?");
+            problems.push(format!(
+                "WEBHOOK_URL {} is Open WebUI itself (version {version} answers there): it takes no events and refuses each with HTTP 405. {WEBHOOK_URL_IS}",
+                mask_url(&w.url)
+            ));
+        }
+    }
+    problems
 }

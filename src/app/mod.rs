@@ -92,6 +92,44 @@ fn run_rules() -> Result<RuleSet, Fail> {
 /// more CPU than the work it would share (measured: about 15 % less CPU per
 /// delivered event than two workers). Commits to disk have their own thread
 /// (the outbox writer), file reads tokio's blocking pool.
+/// Event filters that name events no rule produces (a typo, or an event of
+/// the old guide the rules call otherwise), with the nearest known name.
+fn filter_warnings(cfg: &Config, rules: &RuleSet) -> Vec<String> {
+    let mut known: Vec<&str> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.fires)
+        .map(|r| r.event.as_str())
+        .collect();
+    known.push("bridge.test");
+    known.sort_unstable();
+    known.dedup();
+    let mut filters: Vec<(&str, &crate::config::EventFilter)> = cfg
+        .webhooks
+        .iter()
+        .map(|w| (crate::config::WebhookConfig::EVENTS_VAR, &w.events))
+        .chain(cfg.chats.iter().map(|c| (c.events_var, &c.events)))
+        .collect();
+    filters.sort_by_key(|(var, _)| *var);
+    filters.dedup_by_key(|(var, _)| *var);
+    let mut out = Vec::new();
+    for (var, filter) in filters {
+        for (name, near) in filter.unknown(&known) {
+            let hint = match near {
+                Some(n) => format!("did you mean {n}?"),
+                None => "'owui-bridge events' lists the events the rules produce".into(),
+            };
+            let what = if name.contains('*') {
+                "matches no event the rules produce"
+            } else {
+                "is no event the rules produce"
+            };
+            out.push(format!("{var}: '{name}' {what}; {hint} (events sent to POST /api/v1/webhook may have any name)"));
+        }
+    }
+    out
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

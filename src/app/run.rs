@@ -33,7 +33,11 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Fail> {
     crate::telemetry::init(&cfg.log_level, cfg.log_format);
     let source = args.source.unwrap_or(SourceSpec::Docker);
     let rules = Arc::new(load_rules(&cfg.rules)?);
-    for w in &cfg.warnings {
+    for w in cfg
+        .warnings
+        .iter()
+        .chain(&super::filter_warnings(&cfg, &rules))
+    {
         warn!("{w}");
     }
     let sinks = sink::build(&cfg).map_err(Fail::usage)?;
@@ -117,12 +121,17 @@ async fn run_async(
         let pipelines: Arc<Mutex<Vec<PipelineTask>>> = Default::default();
         let start = {
             let (pipelines, shutdown) = (pipelines.clone(), shutdown_rx.clone());
-            let (rules_rx, outbox, since) = (rules_rx.clone(), outbox.clone(), cfg.since.clone());
+            let (rules_rx, outbox, since, lang) = (
+                rules_rx.clone(),
+                outbox.clone(),
+                cfg.since.clone(),
+                cfg.language,
+            );
             Arc::new(
                 move |key: String, origin: Origin, rx: mpsc::Receiver<Input>| {
                     let current = rules_rx.borrow().clone();
                     let from = start_of(outbox.as_ref(), &key, &since);
-                    let p = Pipeline::new(current, key, origin, output(&outbox), Clock::Real);
+                    let p = Pipeline::new(current, key, origin, output(&outbox), Clock::Real, lang);
                     let task = tokio::spawn(p.run(rx, shutdown.clone(), Some(rules_rx.clone())));
                     pipelines
                         .lock()
@@ -177,7 +186,14 @@ async fn run_async(
             tokio::spawn(stdin::read_to_end(tx)),
         ),
     };
-    let pipeline = Pipeline::new(rules, key, origin, output(&outbox), Clock::Real);
+    let pipeline = Pipeline::new(
+        rules,
+        key,
+        origin,
+        output(&outbox),
+        Clock::Real,
+        cfg.language,
+    );
     let mut pipeline_task =
         tokio::spawn(pipeline.run(rx, shutdown_rx.clone(), Some(rules_rx.clone())));
     let mut interrupted = false;

@@ -32,7 +32,7 @@ pub(super) fn send_test() -> Result<ExitCode, Fail> {
             event: "bridge.test".into(),
             rule: "bridge".into(),
             severity: Severity::Info,
-            message: Some("✅ owui-bridge can reach this channel".into()),
+            message: Some(crate::sink::chat::words(cfg.language).test_message.into()),
             timestamp: Utc::now(),
             source: origin,
             data,

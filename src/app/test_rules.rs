@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::{load_rules, run_rules, Fail};
 use crate::cli::TestRulesArgs;
-use crate::config::RuleSources;
+use crate::config::{Language, RuleSources};
 use crate::pipeline::{Clock, Ending, Output, Pipeline, Report};
 use crate::record::{Origin, Stream};
 use crate::source::lines::LineSplitter;
@@ -43,6 +43,7 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         Origin::local(Stream::File.as_str(), None),
         Output::Report(report),
         Clock::Frozen(Instant::now()),
+        Language::default(),
     );
     let mut splitter = LineSplitter::new(Stream::File, 0, None);
     let mut buf = vec![0u8; CHUNK];

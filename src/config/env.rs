@@ -4,16 +4,18 @@
 //! Owns *reading* variables; what they mean is decided in `config/mod.rs`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ConfigError;
+use super::{dotenv, ConfigError};
 
 /// A snapshot of the variables the bridge may read: `.env` first, then the
 /// real environment on top (as docker-compose does: the environment wins).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+    /// The `.env` file read, if there was one.
+    dotenv: Option<PathBuf>,
 }
 
 impl Env {
@@ -21,8 +23,10 @@ impl Env {
     pub fn load() -> Result<Env, ConfigError> {
         let mut env = Env::default();
         let dotenv = Path::new(".env");
-        if dotenv.exists() {
+        if dotenv.is_file() {
             env.merge_dotenv(dotenv)?;
+            env.dotenv =
+                Some(std::env::current_dir().map_or(dotenv.to_path_buf(), |d| d.join(dotenv)));
         }
         for (k, v) in std::env::vars_os() {
             if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
@@ -30,6 +34,11 @@ impl Env {
             }
         }
         Ok(env)
+    }
+
+    /// The `.env` file that was read (`check` says which).
+    pub fn dotenv_path(&self) -> Option<&Path> {
+        self.dotenv.as_deref()
     }
 
     /// An environment made of exactly these pairs (tests, `check`).
@@ -44,21 +53,39 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            dotenv: None,
         }
     }
 
     fn merge_dotenv(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::DotEnv {
-            path: path.display().to_string(),
-            reason: e.to_string(),
+        let shown = path.display().to_string();
+        let text = std::fs::read(path).map_err(|e| ConfigError::DotEnv {
+            path: shown.clone(),
+            line: 0,
+            var: None,
+            reason: format!("cannot read it: {e}; check its permissions"),
         })?;
-        for item in iter {
-            let (k, v) = item.map_err(|e| ConfigError::DotEnv {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            self.vars.insert(k, v);
-        }
+        let text = String::from_utf8(text).map_err(|e| {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            ConfigError::DotEnv {
+                path: shown.clone(),
+                line,
+                var: None,
+                reason: "this line is not UTF-8 text; save the file as UTF-8 (most editors: File, Save with encoding, UTF-8)".into(),
+            }
+        })?;
+        let vars = dotenv::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| {
+            ConfigError::DotEnv {
+                path: shown.clone(),
+                line: e.line,
+                var: e.var,
+                reason: e.reason,
+            }
+        })?;
+        self.vars.extend(vars);
         Ok(())
     }
 

@@ -40,6 +40,50 @@ impl EventFilter {
     }
 }
 
+impl EventFilter {
+    /// Each name or glob of the filter that no event in `known` matches,
+    /// with the closest known name when one is near (a typo).
+    pub fn unknown<'a>(&'a self, known: &[&'a str]) -> Vec<(&'a str, Option<&'a str>)> {
+        self.patterns
+            .iter()
+            .filter(|p| !known.iter().any(|k| glob_match(p.as_bytes(), k.as_bytes())))
+            .map(|p| (p.as_str(), nearest(p, known)))
+            .collect()
+    }
+}
+
+/// The known name closest to `p` by edits (a glob's `*` aside), if close.
+fn nearest<'a>(p: &str, known: &[&'a str]) -> Option<&'a str> {
+    let bare: String = p.chars().filter(|c| *c != '*').collect();
+    let limit = (bare.len() / 4).clamp(2, 4);
+    known
+        .iter()
+        .map(|k| (edits(&bare, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 impl fmt::Display for EventFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.patterns.join(","))
@@ -87,5 +131,27 @@ mod tests {
             .allows("chat.deleted"));
         assert!(EventFilter::parse(" , ").is_err());
         assert!(EventFilter::parse("user created").is_err());
+    }
+
+    #[test]
+    fn unknown_names_get_the_nearest_known_one() {
+        let known = [
+            "message.created",
+            "user.created",
+            "file.uploaded",
+            "chat.deleted",
+        ];
+        let f = EventFilter::parse("message.create,user.*,flie.uploaded,test,chat.*,nothing.*")
+            .unwrap();
+        assert_eq!(
+            f.unknown(&known),
+            [
+                ("message.create", Some("message.created")),
+                ("flie.uploaded", Some("file.uploaded")),
+                ("test", None),
+                ("nothing.*", None),
+            ]
+        );
+        assert!(EventFilter::all().unknown(&known).is_empty());
     }
 }

@@ -1,15 +1,16 @@
 //! Configuration: the environment of spec §1 (and `.env`) turned into a
 //! validated, typed [`Config`]. Every setting is read and checked here, once;
 //! the stages get typed values (URLs, durations, filters, the Docker endpoint),
-//! never raw strings. (Two process facts are read where they are used: the
-//! machine's `HOSTNAME` for `source.host`, and `NO_COLOR` for the bridge's own
-//! log colours.)
+//! never raw strings. The machine's name ([`hostname`]) is read here too;
+//! only `NO_COLOR` (the bridge's own log colours) is read where it is used.
 
 mod docker;
+mod dotenv;
 mod env;
 pub mod filter;
 mod receivers;
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +21,10 @@ use reqwest::Url;
 pub use docker::{DockerHost, Target, DEFAULT_SOCKET};
 pub use env::{parse_bool, parse_duration, Env};
 pub use filter::EventFilter;
-pub use receivers::{ChatConfig, ChatKind, TelegramConfig, WebhookConfig};
+pub use receivers::{
+    webhook_url_problem, ChatConfig, ChatKind, TelegramConfig, UrlProblem, WebhookConfig,
+    INBOUND_PATH, WEBHOOK_URL_IS,
+};
 
 use crate::secret::{mask_url, SecretKey, SecretText};
 
@@ -29,8 +33,13 @@ use crate::secret::{mask_url, SecretKey, SecretText};
 pub enum ConfigError {
     #[error("invalid value for {var}: {reason}")]
     Invalid { var: String, reason: String },
-    #[error("cannot read {path}: {reason}")]
-    DotEnv { path: String, reason: String },
+    #[error("{path}{}: {}{reason}", line_of(*.line), var_of(.var))]
+    DotEnv {
+        path: String,
+        line: usize,
+        var: Option<String>,
+        reason: String,
+    },
 }
 
 /// Which rule files to load: the built-in packs (`BRIDGE_DEFAULT_RULES`),
@@ -86,6 +95,64 @@ pub enum Since {
     At(DateTime<Utc>),
 }
 
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Since::Now => f.write_str("now"),
+            Since::Ago(d) => write!(f, "{} ago", show_duration(*d)),
+            Since::At(t) => f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        }
+    }
+}
+
+/// A duration as a person writes it: `1500ms`, `10s`, `5m`, `24h`, `2d`.
+pub fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= per && ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// The language of the chat messages (`BRIDGE_LANGUAGE`): the rules'
+/// messages and the words around them on Discord, Slack and Telegram. The
+/// generic webhook's JSON is the same in every language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    En,
+    Vi,
+}
+
+impl Language {
+    /// `en` or `vi`, in any case, with or without a region (`vi-VN`).
+    pub fn parse(v: &str) -> Result<Language, String> {
+        let code = v.trim().to_ascii_lowercase();
+        let code = code.split(['-', '_']).next().unwrap_or("");
+        match code {
+            "en" => Ok(Language::En),
+            "vi" => Ok(Language::Vi),
+            _ => Err(format!(
+                "'{v}' is not a language owui-bridge speaks; use en (English) or vi (Tiếng Việt)"
+            )),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Vi => "vi",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -108,11 +175,25 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// `BRIDGE_LANGUAGE`: the chat messages' language.
+    pub language: Language,
     /// `SSL_CERT_FILE`: extra CA certificates trusted for receivers (a private
     /// CA), on top of the built-in public roots; with the file they came from.
     pub extra_roots: Option<(PathBuf, Vec<reqwest::Certificate>)>,
     /// Things that work but that a user probably wants to know (e.g. unsigned webhooks).
     pub warnings: Vec<String>,
+}
+
+fn line_of(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}")
+    }
+}
+
+fn var_of(var: &Option<String>) -> String {
+    var.as_ref().map(|v| format!("{v}: ")).unwrap_or_default()
 }
 
 /// Collects every problem instead of stopping at the first, so `check` can list them all.
@@ -141,7 +222,8 @@ impl Config {
         let default_events = c
             .take(event_filter(env, "WEBHOOK_EVENTS", &EventFilter::all()))
             .unwrap_or_else(EventFilter::all);
-        let receivers = receivers::from_env(env, &default_events, &mut c, &mut warnings);
+        let listen = c.take(parse_listen(env.get("BRIDGE_LISTEN"))).flatten();
+        let receivers = receivers::from_env(env, &default_events, listen, &mut c, &mut warnings);
 
         let webhook_timeout = c
             .take(env.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10)))
@@ -164,7 +246,6 @@ impl Config {
             .get("BRIDGE_STATE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("state"));
-        let listen = c.take(parse_listen(env.get("BRIDGE_LISTEN"))).flatten();
         let log_level = env.get("LOG_LEVEL").unwrap_or("info").to_ascii_lowercase();
         if !["trace", "debug", "info", "warn", "warning", "error"].contains(&log_level.as_str()) {
             c.0.push(ConfigError::Invalid {
@@ -191,6 +272,10 @@ impl Config {
         };
 
         let extra_roots = c.take(extra_roots(env)).flatten();
+        let language = c
+            .take(parse_with(env, "BRIDGE_LANGUAGE", Language::parse))
+            .flatten()
+            .unwrap_or_default();
         let container = c
             .take(parse_with(env, "OPENWEBUI_CONTAINER", Target::parse))
             .flatten()
@@ -221,6 +306,7 @@ impl Config {
                 log_level
             },
             log_format,
+            language,
             extra_roots,
             warnings,
         })
@@ -256,15 +342,15 @@ impl Config {
         }
         out.push((
             "WEBHOOK_TIMEOUT".into(),
-            format!("{:?}", self.webhook_timeout),
+            show_duration(self.webhook_timeout),
         ));
         out.push((
             "WEBHOOK_MAX_AGE".into(),
-            format!("{:?}", self.webhook_max_age),
+            show_duration(self.webhook_max_age),
         ));
         out.push(("OPENWEBUI_CONTAINER".into(), self.container.to_string()));
         out.push(("DOCKER_HOST".into(), self.docker_host.to_string()));
-        out.push(("BRIDGE_SINCE".into(), format!("{:?}", self.since)));
+        out.push(("BRIDGE_SINCE".into(), self.since.to_string()));
         out.push((
             "BRIDGE_DEFAULT_RULES".into(),
             self.rules.builtin.to_string(),
@@ -288,6 +374,7 @@ impl Config {
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "off".into()),
         ));
+        out.push(("BRIDGE_LANGUAGE".into(), self.language.code().into()));
         out.push(("LOG_LEVEL".into(), self.log_level.clone()));
         if let Some((path, certs)) = &self.extra_roots {
             out.push((
@@ -384,15 +471,23 @@ fn single_url(env: &Env, var: &str) -> Result<Option<Url>, ConfigError> {
 }
 
 fn parse_url(var: &str, s: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(s).map_err(|e| ConfigError::Invalid {
+    let invalid = |reason: String| ConfigError::Invalid {
         var: var.into(),
-        reason: format!("not a URL ({e}); write it in full, e.g. https://example.com/hook"),
+        reason,
+    };
+    // The value is never echoed: webhook URLs hold their credentials.
+    if !s.contains("://") {
+        return Err(invalid("has no http:// or https:// in front; write the whole address, e.g. https://hooks.example.com/owui or http://192.168.1.10:9000/hook".into()));
+    }
+    let url = Url::parse(s).map_err(|e| {
+        invalid(format!(
+            "not a URL ({e}); write it in full, e.g. https://example.com/hook"
+        ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::Invalid {
-            var: var.into(),
-            reason: "must start with http:// or https:// and name a host".into(),
-        });
+        return Err(invalid(
+            "must start with http:// or https:// and name a host".into(),
+        ));
     }
     Ok(url)
 }
@@ -420,6 +515,20 @@ fn parse_listen(v: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
             reason: format!("'{v}' is not an address:port (e.g. 0.0.0.0:8787) or 'off'"),
         }),
     }
+}
+
+/// This machine's name (`HOSTNAME`, else the kernel's), for `source.host`
+/// and to know a URL that points back here.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
@@ -478,6 +587,16 @@ mod tests {
         );
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("WEBHOOK_SECRET is not set"));
+    }
+
+    #[test]
+    fn shown_as_written() {
+        assert_eq!(show_duration(Duration::from_secs(86400)), "1d");
+        assert_eq!(show_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(show_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(Since::Now.to_string(), "now");
+        assert_eq!(Since::Ago(Duration::from_secs(7200)).to_string(), "2h ago");
     }
 
     #[test]

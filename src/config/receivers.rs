@@ -4,6 +4,7 @@
 //! with its token included) and never a string to check at delivery time.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 use reqwest::Url;
 
@@ -152,6 +153,7 @@ pub struct Receivers {
 pub(super) fn from_env(
     env: &Env,
     default_events: &EventFilter,
+    listen: Option<SocketAddr>,
     c: &mut Collector,
     warnings: &mut Vec<String>,
 ) -> Receivers {
@@ -164,7 +166,7 @@ pub(super) fn from_env(
             }),
         )
     });
-    let webhooks = webhooks(env, default_events, key.as_ref(), c, warnings);
+    let webhooks = webhooks(env, default_events, key.as_ref(), listen, c, warnings);
     let mut chats = Vec::new();
     for (name, url_var, enable_var, events_var) in [
         (
@@ -215,42 +217,126 @@ fn webhooks(
     env: &Env,
     default_events: &EventFilter,
     key: Option<&SecretKey>,
+    listen: Option<SocketAddr>,
     c: &mut Collector,
     warnings: &mut Vec<String>,
 ) -> Vec<WebhookConfig> {
+    let set = env.get("WEBHOOK_URL").is_some();
     let urls = c.take(url_list(env, "WEBHOOK_URL")).unwrap_or_default();
     let enabled = c.take(env.bool("ENABLE_WEBHOOKS")).flatten();
-    match enabled {
-        Some(true) if urls.is_empty() => {
-            c.push(ConfigError::Invalid {
+    if enabled == Some(false) {
+        return Vec::new();
+    }
+    if enabled == Some(true) && !set {
+        // Said, not refused: a set-up with only chats must start.
+        warnings.push("ENABLE_WEBHOOKS is true but WEBHOOK_URL is empty, so no generic webhook is sent; set WEBHOOK_URL to your receiver's address, or remove ENABLE_WEBHOOKS".into());
+    }
+    let mut ok = Vec::new();
+    for url in urls {
+        match webhook_url_problem(&url, listen) {
+            Some(UrlProblem::Refused(reason)) => c.push(ConfigError::Invalid {
                 var: "WEBHOOK_URL".into(),
-                reason: "ENABLE_WEBHOOKS is true but WEBHOOK_URL is empty; set WEBHOOK_URL to your receiver's address, or set ENABLE_WEBHOOKS=false".into(),
-            });
-            Vec::new()
-        }
-        Some(false) => Vec::new(),
-        _ => {
-            let many = urls.len() > 1;
-            let webhooks: Vec<WebhookConfig> = urls
-                .into_iter()
-                .enumerate()
-                .map(|(i, url)| WebhookConfig {
-                    name: if many {
-                        format!("webhook-{}", i + 1)
-                    } else {
-                        "webhook".into()
-                    },
-                    url,
-                    key: key.cloned(),
-                    events: default_events.clone(),
-                })
-                .collect();
-            if !webhooks.is_empty() && key.is_none() {
-                warnings.push("WEBHOOK_SECRET is not set: webhooks are sent unsigned and receivers cannot verify them; set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE)".into());
+                reason,
+            }),
+            Some(UrlProblem::Doubtful(why)) => {
+                warnings.push(format!("WEBHOOK_URL {}: {why}", mask_url(&url)));
+                ok.push(url);
             }
-            webhooks
+            None => ok.push(url),
         }
     }
+    let many = ok.len() > 1;
+    let webhooks: Vec<WebhookConfig> = ok
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| WebhookConfig {
+            name: if many {
+                format!("webhook-{}", i + 1)
+            } else {
+                "webhook".into()
+            },
+            url,
+            key: key.cloned(),
+            events: default_events.clone(),
+        })
+        .collect();
+    if !webhooks.is_empty() && key.is_none() {
+        warnings.push("WEBHOOK_SECRET is not set: webhooks are sent unsigned and receivers cannot verify them; set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE)".into());
+    }
+    webhooks
+}
+
+/// What WEBHOOK_URL means: where owui-bridge sends its events — the user's
+/// receiver — said in every message about a wrong one.
+pub const WEBHOOK_URL_IS: &str = "WEBHOOK_URL is where owui-bridge sends events: your own receiver's address (your server, n8n, Make, webhook.site…), not Open WebUI and not owui-bridge; to try things out, run 'owui-bridge listen' and use the URL it prints";
+
+/// The path of the inbound endpoint — and of the old guide's WEBHOOK_URL.
+pub const INBOUND_PATH: &str = "/api/v1/webhook";
+
+/// Something wrong, or probably wrong, with a WEBHOOK_URL.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// Certainly wrong: the bridge does not start.
+    Refused(String),
+    /// Probably wrong: said, and `check` looks closer.
+    Doubtful(String),
+}
+
+/// A chat platform's address pasted into WEBHOOK_URL, the bridge's own
+/// inbound endpoint (events would go round in a loop), or the path of the
+/// old guide's Open WebUI address. Never says the URL itself: it may hold a
+/// token.
+pub fn webhook_url_problem(url: &Url, listen: Option<SocketAddr>) -> Option<UrlProblem> {
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    let path = url.path().trim_end_matches('/');
+    let refused = |s: String| Some(UrlProblem::Refused(s));
+    if [
+        "discord.com",
+        "discordapp.com",
+        "canary.discord.com",
+        "ptb.discord.com",
+    ]
+    .contains(&host.as_str())
+        && path.starts_with("/api/webhooks")
+    {
+        return refused("this is a Discord webhook; put it in DISCORD_WEBHOOK_URL instead (WEBHOOK_URL takes a receiver of owui-bridge's signed JSON)".into());
+    }
+    if host == "hooks.slack.com" {
+        return refused("this is a Slack webhook; put it in SLACK_WEBHOOK_URL instead (WEBHOOK_URL takes a receiver of owui-bridge's signed JSON)".into());
+    }
+    if host == "api.telegram.org" || path.contains("/bot") && path.contains(':') {
+        return refused("this is a Telegram Bot API address; set TELEGRAM_BOT_TOKEN (the part after /bot up to the next /) and TELEGRAM_CHAT_ID instead, and leave WEBHOOK_URL for a receiver of owui-bridge's signed JSON".into());
+    }
+    let own_host = is_own_host(&host);
+    let port = url.port_or_known_default();
+    let own_port = listen.is_some_and(|l| Some(l.port()) == port);
+    if own_host && (own_port || path == INBOUND_PATH) {
+        return refused(format!(
+            "this is owui-bridge's own inbound endpoint (POST {INBOUND_PATH}, for the old guide's curl test), so every event would be sent back to the bridge in a loop; {WEBHOOK_URL_IS}"
+        ));
+    }
+    if path == INBOUND_PATH {
+        return Some(UrlProblem::Doubtful(format!(
+            "ends in {INBOUND_PATH}, like the Open WebUI address of the old webhook guide (Open WebUI answers 405 there and every event would be refused); {WEBHOOK_URL_IS}. 'owui-bridge check' asks that address whether it is Open WebUI"
+        )));
+    }
+    None
+}
+
+/// Names that lead back to this bridge: loopback, any-address, this host's
+/// name, and `owui-bridge` (the service and container name in its compose file).
+fn is_own_host(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ip.is_loopback() || ip.is_unspecified();
+    }
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "owui-bridge"
+        || host.eq_ignore_ascii_case(&super::hostname())
 }
 
 fn telegram(env: &Env, default_events: &EventFilter, c: &mut Collector) -> Option<ChatConfig> {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use assemble::{AssembleConfig, Assembler};
-pub use origin::{hostname, Origin};
+pub use origin::Origin;
 
 /// Which output of the followed program a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use regex::Regex;
 use toml::Spanned;
 
 use super::correlate::Key;
-use super::file::{RawRecall, RawRecord, RawRule, RuleFileError, Source};
+use super::file::{RawMessage, RawRecall, RawRecord, RawRule, RuleFileError, Source};
 use super::template::Template;
-use crate::config::parse_duration;
+use crate::config::{parse_duration, Language};
 use crate::event::Severity;
 use crate::record::{AssembleConfig, Stream};
 
@@ -70,7 +70,7 @@ pub struct Rule {
     /// Named capture groups, in pattern order.
     pub captures: Vec<String>,
     pub data: Vec<(String, Template)>,
-    pub message: Option<Template>,
+    pub message: Option<Messages>,
     /// The file the rule came from, for `check` and `events`.
     pub origin: String,
 }
@@ -148,6 +148,74 @@ impl LazyRegex {
 
 /// `regex::RegexBuilder`'s default size limit, which `Regex::new` applies.
 const NFA_SIZE_LIMIT: usize = 10 * (1 << 20);
+
+/// A rule's text for chat sinks, in one language or several.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    text: Option<Template>,
+    en: Option<Template>,
+    vi: Option<Template>,
+}
+
+impl Messages {
+    /// Whether the rule says it in `lang` itself (not by falling back).
+    pub fn speaks(&self, lang: Language) -> bool {
+        match lang {
+            Language::En => self.en.is_some() || self.text.is_some(),
+            Language::Vi => self.vi.is_some(),
+        }
+    }
+
+    /// The text for `lang`: its own, else `text`, else the other language's.
+    pub fn pick(&self, lang: Language) -> &Template {
+        let (own, other) = match lang {
+            Language::En => (&self.en, &self.vi),
+            Language::Vi => (&self.vi, &self.en),
+        };
+        own.as_ref()
+            .or(self.text.as_ref())
+            .or(other.as_ref())
+            .expect("a message has at least one text (checked at load)")
+    }
+}
+
+fn messages(
+    src: &Source,
+    id: &str,
+    raw: &RawMessage,
+    names: Option<&[&str]>,
+    here: usize,
+) -> Result<Messages, RuleFileError> {
+    let one = |t: &Option<Spanned<String>>, key: &str| {
+        t.as_ref()
+            .map(|t| {
+                Template::parse_with(t.get_ref(), names).map_err(|e| {
+                    src.error_at(
+                        src.offset_in_value(&t.span(), e.offset),
+                        format!("rule '{id}': message.{key}: {}", e.message),
+                        None,
+                    )
+                })
+            })
+            .transpose()
+    };
+    let m = Messages {
+        text: one(&raw.text, "text")?,
+        en: one(&raw.en, "en")?,
+        vi: one(&raw.vi, "vi")?,
+    };
+    if m.text.is_none() && m.en.is_none() && m.vi.is_none() {
+        return Err(src.error_at(
+            here,
+            format!("rule '{id}': [rule.message] has no text"),
+            Some(
+                "write text = \"…\" (and en = \"…\", vi = \"…\" for each language, if you like)"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(m)
+}
 
 /// What one `[[rule]]` entry asks for.
 pub enum Compiled {
@@ -362,15 +430,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     let message = raw
         .message
         .as_ref()
-        .map(|m| {
-            Template::parse_with(m.text.get_ref(), names).map_err(|e| {
-                src.error_at(
-                    src.offset_in_value(&m.text.span(), e.offset),
-                    format!("rule '{id}': message.text: {}", e.message),
-                    None,
-                )
-            })
-        })
+        .map(|m| messages(src, &id, m, names, here))
         .transpose()?;
 
     Ok(Compiled::Rule(Box::new(Rule {

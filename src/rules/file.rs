@@ -69,10 +69,14 @@ pub struct RawRecall {
     pub within: Option<String>,
 }
 
+/// `[rule.message]`: `text`, and the same in a given language (`en`, `vi`)
+/// for `BRIDGE_LANGUAGE`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMessage {
-    pub text: Spanned<String>,
+    pub text: Option<Spanned<String>>,
+    pub en: Option<Spanned<String>>,
+    pub vi: Option<Spanned<String>>,
 }
 
 /// A rule file's text and the name it is reported under.
@@ -148,7 +152,9 @@ impl Source<'_> {
         toml::from_str::<RawFile>(self.text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let msg = e.message().trim().to_string();
-            let fix = if msg.contains("unknown field") {
+            let fix = if msg.contains("unknown field") && msg.contains("expected one of `text`, `en`, `vi`") {
+                Some("[rule.message] takes text (any language), en and vi (the message for BRIDGE_LANGUAGE=en or vi)".to_string())
+            } else if msg.contains("unknown field") {
                 Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, cooldown_key, threshold, remember, recall, wait_for, enabled, [rule.data] and [rule.message]".to_string())
             } else if msg.contains("missing field `id`") {
                 Some("give every [[rule]] a unique id, e.g. id = \"my.rule\"".to_string())

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::CaptureLocations;
 
-pub use compile::{LazyRegex, Rule, StreamFilter, Threshold};
+pub use compile::{LazyRegex, Messages, Rule, StreamFilter, Threshold};
 pub use correlate::{Correlator, Key, Ready};
 pub use file::RuleFileError;
 pub use limit::Limiter;
@@ -423,6 +423,7 @@ fn read_rule_path(p: &Path) -> Result<Vec<(String, String)>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Language;
     use crate::record::{Cursor, Stream};
 
     fn set(text: &str) -> Result<RuleSet, LoadError> {
@@ -706,6 +707,28 @@ stream = "stdout"
                     rest = &rest[i + 1..];
                 }
             }
+        }
+    }
+
+    /// `BRIDGE_LANGUAGE=vi`: every built-in message exists in Vietnamese.
+    #[test]
+    fn builtin_messages_speak_english_and_vietnamese() {
+        let rs = RuleSet::load(&Default::default()).unwrap();
+        let with_message: Vec<&Rule> = rs.rules().iter().filter(|r| r.message.is_some()).collect();
+        assert!(with_message.len() > 40);
+        for r in with_message {
+            let m = r.message.as_ref().unwrap();
+            assert!(m.speaks(Language::En) && m.speaks(Language::Vi), "{}", r.id);
+            let fields = |lang| {
+                let t = m.pick(lang).render(|_| Some("X"));
+                t.matches('X').count()
+            };
+            assert_eq!(
+                fields(Language::En),
+                fields(Language::Vi),
+                "{}: the same fields in both",
+                r.id
+            );
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::Language;
 use crate::event::{Event, Payload, Severity};
 use crate::record::Origin;
 
@@ -55,13 +56,62 @@ pub fn emoji(s: Severity) -> &'static str {
     }
 }
 
-pub fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Notice => "notice",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-        Severity::Critical => "critical",
+/// The words a chat message uses around the data, in `BRIDGE_LANGUAGE`.
+/// Names (events, rules, data keys) and the services' own limits are not
+/// translated: they are what a person searches for.
+pub struct Words {
+    /// Info, notice, warning, error, critical.
+    severity: [&'static str; 5],
+    /// `open-webui on myhost`.
+    on: &'static str,
+    /// `rule owui.file.uploaded`.
+    pub rule: &'static str,
+    /// A data value that is empty.
+    pub empty: &'static str,
+    /// `+3 more fields` (one, many).
+    more: (&'static str, &'static str),
+    /// Discord's last field when fields were left out.
+    pub cut_to_fit: &'static str,
+    /// `send-test`'s message.
+    pub test_message: &'static str,
+}
+
+pub const EN: Words = Words {
+    severity: ["info", "notice", "warning", "error", "critical"],
+    on: "on",
+    rule: "rule",
+    empty: "(empty)",
+    more: ("more field", "more fields"),
+    cut_to_fit: "cut to fit Discord's limits",
+    test_message: "✅ owui-bridge can reach this channel",
+};
+
+pub const VI: Words = Words {
+    severity: ["thông tin", "lưu ý", "cảnh báo", "lỗi", "nghiêm trọng"],
+    on: "trên",
+    rule: "quy tắc",
+    empty: "(trống)",
+    more: ("trường nữa", "trường nữa"),
+    cut_to_fit: "đã lược bớt cho vừa giới hạn của Discord",
+    test_message: "✅ owui-bridge đã gửi được tới kênh này",
+};
+
+pub fn words(lang: Language) -> &'static Words {
+    match lang {
+        Language::En => &EN,
+        Language::Vi => &VI,
+    }
+}
+
+impl Words {
+    pub fn severity(&self, s: Severity) -> &'static str {
+        self.severity[s as usize]
+    }
+
+    /// `+3 more fields`.
+    pub fn more_fields(&self, n: usize) -> String {
+        let word = if n == 1 { self.more.0 } else { self.more.1 };
+        format!("+{n} {word}")
     }
 }
 
@@ -75,7 +125,7 @@ pub fn shows_log(ev: &Event, p: &Payload) -> bool {
 /// The sentence under the title: the rule's message; without one, the data's
 /// `summary`; else the first few data fields; else the event name. Also returns
 /// the data key used, so it is not shown twice.
-pub fn headline(ev: &Event, p: &Payload) -> (String, Option<String>) {
+pub fn headline(ev: &Event, p: &Payload, w: &Words) -> (String, Option<String>) {
     if let Some(m) = ev
         .message
         .as_deref()
@@ -93,7 +143,7 @@ pub fn headline(ev: &Event, p: &Payload) -> (String, Option<String>) {
         return (s.to_string(), Some("summary".into()));
     }
     if p.data.is_empty() {
-        return (format!("{} (rule {})", ev.event, ev.rule), None);
+        return (format!("{} ({} {})", ev.event, w.rule, ev.rule), None);
     }
     let parts: Vec<String> = p
         .data
@@ -105,20 +155,24 @@ pub fn headline(ev: &Event, p: &Payload) -> (String, Option<String>) {
 }
 
 /// The data fields to show, in key order, trimmed; an empty value reads `(empty)`.
-pub fn data_fields<'a>(p: &'a Payload, skip: Option<&str>) -> Vec<(&'a str, &'a str)> {
+pub fn data_fields<'a>(
+    p: &'a Payload,
+    skip: Option<&str>,
+    w: &'static Words,
+) -> Vec<(&'a str, &'a str)> {
     p.data
         .iter()
         .filter(|(k, _)| Some(k.as_str()) != skip)
         .map(|(k, v)| {
             let v = v.trim();
-            (k.trim(), if v.is_empty() { "(empty)" } else { v })
+            (k.trim(), if v.is_empty() { w.empty } else { v })
         })
         .collect()
 }
 
 /// Where the record came from, for a person: `open-webui on myhost`,
 /// `owui.log on myhost`, `stdin on myhost`.
-pub fn source_label(o: &Origin) -> String {
+pub fn source_label(o: &Origin, w: &Words) -> String {
     let what = o
         .container
         .as_deref()
@@ -138,16 +192,17 @@ pub fn source_label(o: &Origin) -> String {
     if o.host.is_empty() {
         what.to_string()
     } else {
-        format!("{what} on {}", o.host)
+        format!("{what} {} {}", w.on, o.host)
     }
 }
 
 /// `severity · source · rule id`: the small print under a message.
-pub fn byline(ev: &Event, p: &Payload) -> String {
+pub fn byline(ev: &Event, p: &Payload, w: &Words) -> String {
     format!(
-        "{} · {} · rule {}",
-        severity_word(ev.severity),
-        source_label(&p.source),
+        "{} · {} · {} {}",
+        w.severity(ev.severity),
+        source_label(&p.source, w),
+        w.rule,
         ev.rule
     )
 }
@@ -182,14 +237,17 @@ mod tests {
             host: "myhost".into(),
             file: None,
         };
-        assert_eq!(source_label(&o), "open-webui on myhost");
+        assert_eq!(source_label(&o, &EN), "open-webui on myhost");
+        assert_eq!(source_label(&o, &VI), "open-webui trên myhost");
+        assert_eq!(VI.severity(Severity::Warning), "cảnh báo");
+        assert_eq!(EN.more_fields(1), "+1 more field");
         let f = Origin {
             container: None,
             file: Some("/logs/owui.log".into()),
             stream: "file".into(),
             ..o.clone()
         };
-        assert_eq!(source_label(&f), "owui.log on myhost");
+        assert_eq!(source_label(&f, &EN), "owui.log on myhost");
         assert_eq!(
             display_time("2026-11-27T08:01:50.392Z").as_deref(),
             Some("2026-11-27 08:01:50 UTC")

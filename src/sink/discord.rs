@@ -28,7 +28,7 @@ use reqwest::Url;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::chat;
+use super::chat::{self, Words};
 use super::http;
 use super::retry::{parse_retry_after, Delivery};
 use super::text::{self, Escaper, Fitted, PLAIN};
@@ -62,6 +62,7 @@ pub struct Discord {
     client: reqwest::Client,
     /// Not before this instant: Discord said the bucket is empty until then.
     not_before: Mutex<Option<Instant>>,
+    words: &'static Words,
 }
 
 fn push_markdown(prev: Option<char>, c: char, out: &mut String) {
@@ -118,7 +119,7 @@ pub const CODE: Escaper = Escaper {
 impl Discord {
     /// `url` is the webhook URL as configured; `wait=true` is added so Discord
     /// reports errors instead of dropping an unsaved message silently.
-    pub fn new(url: Url, client: reqwest::Client) -> Discord {
+    pub fn new(url: Url, client: reqwest::Client, words: &'static Words) -> Discord {
         let mut url = url;
         if !url.query_pairs().any(|(k, _)| k == "wait") {
             url.query_pairs_mut().append_pair("wait", "true");
@@ -128,26 +129,27 @@ impl Discord {
             url,
             client,
             not_before: Mutex::new(None),
+            words,
         }
     }
 
-    /// The URL without its token.
     /// Where [`super::Sink::probe`] asks whether the receiver answers again.
     pub(super) fn probe_target(&self) -> (&reqwest::Client, reqwest::Url) {
         (&self.client, self.url.clone())
     }
 
+    /// The URL without its token.
     pub fn describe(&self) -> String {
         mask_url(&self.url)
     }
 
     /// The Execute Webhook JSON for `ev`.
-    pub fn render(ev: &Event) -> Value {
+    pub fn render(ev: &Event, w: &'static Words) -> Value {
         let p = chat::payload(ev);
         let title = MARKDOWN.fit(non_empty(ev.event.trim(), "event"), TITLE_MAX);
-        let footer = PLAIN.fit(&chat::byline(ev, &p), FOOTER_SHOWN.min(FOOTER_MAX));
+        let footer = PLAIN.fit(&chat::byline(ev, &p, w), FOOTER_SHOWN.min(FOOTER_MAX));
 
-        let (headline, used_key) = chat::headline(ev, &p);
+        let (headline, used_key) = chat::headline(ev, &p, w);
         let show_log = chat::shows_log(ev, &p);
         // With a log excerpt to follow, the message leaves room for a useful one.
         let msg_max = if show_log {
@@ -174,8 +176,8 @@ impl Discord {
         }
 
         let room = TOTAL_MAX - title.cost - footer.cost - description_len;
-        let entries = chat::data_fields(&p, used_key.as_deref());
-        let fields: Vec<Value> = fit_fields(&entries, room)
+        let entries = chat::data_fields(&p, used_key.as_deref(), w);
+        let fields: Vec<Value> = fit_fields(&entries, room, w)
             .into_iter()
             .map(|(name, value)| {
                 let inline = value.cost <= INLINE_MAX && !value.text.contains('\n');
@@ -205,7 +207,13 @@ impl Discord {
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
         self.pace().await;
-        let a = match http::post_json(&self.client, self.url.clone(), &Self::render(ev)).await {
+        let a = match http::post_json(
+            &self.client,
+            self.url.clone(),
+            &Self::render(ev, self.words),
+        )
+        .await
+        {
             Ok(a) => a,
             Err(e) => {
                 return Delivery::RetryLater {
@@ -262,7 +270,7 @@ fn non_empty<'a>(s: &'a str, default: &'a str) -> &'a str {
 /// Fields within `room` characters and [`FIELDS_MAX`]: all of them when they
 /// fit; else as many as fit (the last one cut if worthwhile) and a final
 /// `+N more fields`.
-fn fit_fields(entries: &[(&str, &str)], room: usize) -> Vec<(Fitted, Fitted)> {
+fn fit_fields(entries: &[(&str, &str)], room: usize, w: &Words) -> Vec<(Fitted, Fitted)> {
     let full: Vec<(Fitted, Fitted)> = entries
         .iter()
         .map(|(k, v)| {
@@ -296,11 +304,9 @@ fn fit_fields(entries: &[(&str, &str)], room: usize) -> Vec<(Fitted, Fitted)> {
     }
     let more = full.len() - shown.len();
     if more > 0 {
-        let s = if more == 1 { "" } else { "s" };
-        let name = format!("+{more} more field{s}");
         shown.push((
-            PLAIN.fit(&name, FIELD_NAME_MAX),
-            PLAIN.fit("cut to fit Discord's limits", FIELD_VALUE_MAX),
+            PLAIN.fit(&w.more_fields(more), FIELD_NAME_MAX),
+            PLAIN.fit(w.cut_to_fit, FIELD_VALUE_MAX),
         ));
     }
     shown
@@ -458,12 +464,15 @@ mod tests {
 
     #[test]
     fn embed_shape() {
-        let v = Discord::render(&ev(
-            Severity::Warning,
-            Some("🔐 Failed login for bob@example.com"),
-            &[("email", "bob@example.com"), ("client", "203.0.113.7")],
-            "2026-11-27 08:01:50.392 | WARNING | auth - login failed for bob@example.com",
-        ));
+        let v = Discord::render(
+            &ev(
+                Severity::Warning,
+                Some("🔐 Failed login for bob@example.com"),
+                &[("email", "bob@example.com"), ("client", "203.0.113.7")],
+                "2026-11-27 08:01:50.392 | WARNING | auth - login failed for bob@example.com",
+            ),
+            &chat::EN,
+        );
         assert_eq!(v["allowed_mentions"], json!({"parse": []}));
         let e = &v["embeds"][0];
         assert_eq!(e["title"], "security.login_failed");
@@ -483,24 +492,30 @@ mod tests {
 
     #[test]
     fn markdown_and_fences_are_neutral() {
-        let v = Discord::render(&ev(
-            Severity::Error,
-            Some("**bold** _it_ <@123> [x](http://e) @everyone"),
-            &[("q", "# not a heading")],
-            "boom ``` escape\n```",
-        ));
+        let v = Discord::render(
+            &ev(
+                Severity::Error,
+                Some("**bold** _it_ <@123> [x](http://e) @everyone"),
+                &[("q", "# not a heading")],
+                "boom ``` escape\n```",
+            ),
+            &chat::EN,
+        );
         let e = &v["embeds"][0];
         let d = e["description"].as_str().unwrap();
         assert!(
             d.starts_with("\\*\\*bold\\*\\* \\_it_ \\<@123> \\[x](http://e) @everyone"),
             "{d}"
         );
-        let v = Discord::render(&ev(
-            Severity::Info,
-            Some("__init__ https://x.example/a_b"),
-            &[],
-            "",
-        ));
+        let v = Discord::render(
+            &ev(
+                Severity::Info,
+                Some("__init__ https://x.example/a_b"),
+                &[],
+                "",
+            ),
+            &chat::EN,
+        );
         assert_eq!(
             v["embeds"][0]["description"],
             "\\_\\_init_\\_ https://x.example/a_b"
@@ -516,7 +531,7 @@ mod tests {
             .map(|i| (format!("k{i:02}{}", "n".repeat(300)), big.clone()))
             .collect();
         let data: Vec<(&str, &str)> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let v = Discord::render(&ev(Severity::Critical, Some(&big), &data, &big));
+        let v = Discord::render(&ev(Severity::Critical, Some(&big), &data, &big), &chat::EN);
         let e = &v["embeds"][0];
         assert!(total(e) <= TOTAL_MAX, "{}", total(e));
         assert!(e["description"].as_str().unwrap().chars().count() <= DESCRIPTION_MAX);
@@ -571,6 +586,7 @@ mod tests {
                 .parse()
                 .unwrap(),
             reqwest::Client::new(),
+            &chat::EN,
         );
         assert_eq!(d.url.query(), Some("wait=true"));
         assert!(!d.describe().contains("s3cr3t"));

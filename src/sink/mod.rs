@@ -93,6 +93,7 @@ pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, Route)>, String> 
     use crate::config::{ChatKind, WebhookConfig};
     let roots = cfg.extra_roots.as_ref().map(|(_, c)| c.as_slice());
     let client = http::client(cfg.webhook_timeout, roots.unwrap_or_default())?;
+    let words = chat::words(cfg.language);
     let mut out: Vec<(Sink, Route)> = cfg
         .webhooks
         .iter()
@@ -108,11 +109,13 @@ pub fn build(cfg: &crate::config::Config) -> Result<Vec<(Sink, Route)>, String> 
     for c in &cfg.chats {
         let sink = match &c.kind {
             ChatKind::Discord(url) => {
-                Sink::Discord(discord::Discord::new(url.clone(), client.clone()))
+                Sink::Discord(discord::Discord::new(url.clone(), client.clone(), words))
             }
-            ChatKind::Slack(url) => Sink::Slack(slack::Slack::new(url.clone(), client.clone())),
+            ChatKind::Slack(url) => {
+                Sink::Slack(slack::Slack::new(url.clone(), client.clone(), words))
+            }
             ChatKind::Telegram(t) => {
-                Sink::Telegram(telegram::Telegram::new(t.clone(), client.clone()))
+                Sink::Telegram(telegram::Telegram::new(t.clone(), client.clone(), words))
             }
         };
         let route = Route {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{json, Value};
 
-use super::chat;
+use super::chat::{self, Words};
 use super::http;
 use super::retry::Delivery;
 use super::text::Escaper;
@@ -47,6 +47,7 @@ pub struct Slack {
     pub name: String,
     url: Url,
     client: reqwest::Client,
+    words: &'static Words,
 }
 
 fn push_slack(_: Option<char>, c: char, out: &mut String) {
@@ -95,29 +96,30 @@ fn mrkdwn(text: String) -> Value {
 }
 
 impl Slack {
-    pub fn new(url: Url, client: reqwest::Client) -> Slack {
+    pub fn new(url: Url, client: reqwest::Client, words: &'static Words) -> Slack {
         Slack {
             name: "slack".into(),
             url,
             client,
+            words,
         }
     }
 
-    /// The URL without its secret path.
     /// Where [`super::Sink::probe`] asks whether the receiver answers again.
     pub(super) fn probe_target(&self) -> (&reqwest::Client, reqwest::Url) {
         (&self.client, self.url.clone())
     }
 
+    /// The URL without its secret path.
     pub fn describe(&self) -> String {
         mask_url(&self.url)
     }
 
     /// The webhook JSON for `ev`.
-    pub fn render(ev: &Event) -> Value {
+    pub fn render(ev: &Event, w: &'static Words) -> Value {
         let p = chat::payload(ev);
         let mark = chat::emoji(ev.severity);
-        let (headline, used_key) = chat::headline(ev, &p);
+        let (headline, used_key) = chat::headline(ev, &p, w);
         let mut blocks = Vec::new();
 
         let header = format!("{mark} {}", ev.event.trim());
@@ -130,7 +132,7 @@ impl Slack {
             "text": mrkdwn(ESCAPE.fit(&headline, SECTION_MAX).text),
         }));
 
-        let entries = chat::data_fields(&p, used_key.as_deref());
+        let entries = chat::data_fields(&p, used_key.as_deref(), w);
         let shown = &entries[..entries.len().min(FIELDS_SHOWN)];
         for chunk in shown.chunks(FIELDS_PER_SECTION) {
             let fields: Vec<Value> = chunk
@@ -148,7 +150,7 @@ impl Slack {
             let more = entries.len() - shown.len();
             blocks.push(json!({
                 "type": "context",
-                "elements": [mrkdwn(format!("+{more} more fields not shown"))],
+                "elements": [mrkdwn(w.more_fields(more))],
             }));
         }
 
@@ -166,8 +168,8 @@ impl Slack {
         // Each part is short, so the line stays far below SECTION_MAX.
         let mut context = format!(
             "{mark} {} · {}",
-            chat::severity_word(ev.severity),
-            ESCAPE.fit(&chat::source_label(&p.source), 300).text
+            w.severity(ev.severity),
+            ESCAPE.fit(&chat::source_label(&p.source, w), 300).text
         );
         if let (Some(unix), Some(shown)) = (
             chat::unix_time(&p.timestamp),
@@ -194,7 +196,12 @@ impl Slack {
     }
 
     pub async fn deliver(&self, ev: &Event) -> Delivery {
-        let outcome = match http::post_json(&self.client, self.url.clone(), &Self::render(ev)).await
+        let outcome = match http::post_json(
+            &self.client,
+            self.url.clone(),
+            &Self::render(ev, self.words),
+        )
+        .await
         {
             Ok(a) => outcome(a.status, &a.text, a.retry_after()),
             Err(e) => Delivery::RetryLater {
@@ -319,12 +326,15 @@ mod tests {
 
     #[test]
     fn blocks_and_escaping() {
-        let v = Slack::render(&ev(
-            Severity::Error,
-            "boom <!channel> & <@U123> <http://x|y>",
-            &[("path", "/api/<x>")],
-            "Traceback\n```\nValueError: <!here>",
-        ));
+        let v = Slack::render(
+            &ev(
+                Severity::Error,
+                "boom <!channel> & <@U123> <http://x|y>",
+                &[("path", "/api/<x>")],
+                "Traceback\n```\nValueError: <!here>",
+            ),
+            &chat::EN,
+        );
         let body = v.to_string();
         assert!(!body.contains("<!channel>") && !body.contains("<!here>") && !body.contains("<@U"));
         assert_eq!(
@@ -357,7 +367,7 @@ mod tests {
         let data: Vec<(String, String)> =
             (0..45).map(|i| (format!("k{i:02}"), big.clone())).collect();
         let data: Vec<(&str, &str)> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let v = Slack::render(&ev(Severity::Critical, &big, &data, &big));
+        let v = Slack::render(&ev(Severity::Critical, &big, &data, &big), &chat::EN);
         let blocks = v["blocks"].as_array().unwrap();
         assert!(blocks.len() <= BLOCKS_MAX);
         for b in blocks {
@@ -368,7 +378,7 @@ mod tests {
                 assert!(f["text"].as_str().unwrap().chars().count() <= FIELD_MAX);
             }
         }
-        assert!(v.to_string().contains("+15 more fields not shown"));
+        assert!(v.to_string().contains("+15 more fields"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::chat;
+use super::chat::{self, Words};
 use super::http;
 use super::retry::Delivery;
 use super::text::{self, Escaper, Fitted};
@@ -53,6 +53,7 @@ pub struct Telegram {
     pub name: String,
     cfg: TelegramConfig,
     client: reqwest::Client,
+    words: &'static Words,
 }
 
 impl Telegram {
@@ -104,11 +105,12 @@ impl Html {
 }
 
 impl Telegram {
-    pub fn new(cfg: TelegramConfig, client: reqwest::Client) -> Telegram {
+    pub fn new(cfg: TelegramConfig, client: reqwest::Client, words: &'static Words) -> Telegram {
         Telegram {
             name: "telegram".into(),
             cfg,
             client,
+            words,
         }
     }
 
@@ -124,7 +126,7 @@ impl Telegram {
     pub fn render(&self, ev: &Event) -> Vec<Value> {
         let mut body = json!({
             "chat_id": chat_id_value(&self.cfg.chat_id),
-            "text": Self::text(ev),
+            "text": Self::text(ev, self.words),
             "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": true},
         });
@@ -135,7 +137,7 @@ impl Telegram {
     }
 
     /// The message text in HTML parse mode, at most [`TEXT_MAX`] after parsing.
-    pub fn text(ev: &Event) -> String {
+    pub fn text(ev: &Event, w: &'static Words) -> String {
         let p = chat::payload(ev);
         let mut h = Html {
             text: String::new(),
@@ -143,13 +145,13 @@ impl Telegram {
         };
         let mut footer = format!(
             "{} · {}",
-            chat::severity_word(ev.severity),
-            chat::source_label(&p.source)
+            w.severity(ev.severity),
+            chat::source_label(&p.source, w)
         );
         if let Some(t) = chat::display_time(&p.timestamp) {
             footer = format!("{footer} · {t}");
         }
-        footer = format!("{footer} · rule {}", ev.rule);
+        footer = format!("{footer} · {} {}", w.rule, ev.rule);
         let footer = HTML.fit(&footer, FOOTER_MAX);
         let footer_cost = 2 + footer.cost;
 
@@ -160,8 +162,8 @@ impl Telegram {
         h.tag("</b>");
         let mut left = TEXT_MAX.saturating_sub(h.visible + footer_cost);
 
-        let (headline, used_key) = chat::headline(ev, &p);
-        let entries = chat::data_fields(&p, used_key.as_deref());
+        let (headline, used_key) = chat::headline(ev, &p, w);
+        let entries = chat::data_fields(&p, used_key.as_deref(), w);
         let keep_for_fields = if entries.is_empty() { 0 } else { MORE_RESERVE };
         let msg = HTML.fit(&headline, left.saturating_sub(1 + keep_for_fields));
         if !msg.text.is_empty() {
@@ -219,8 +221,7 @@ impl Telegram {
             }
             if shown < entries.len() {
                 let more = entries.len() - shown;
-                let s = if more == 1 { "" } else { "s" };
-                let line = format!("\n+{more} more field{s}");
+                let line = format!("\n{}", w.more_fields(more));
                 if text::utf16_len(&line) <= left {
                     h.raw(&line);
                     left -= text::utf16_len(&line);
@@ -444,7 +445,7 @@ mod tests {
 
     #[test]
     fn message_shape() {
-        let t = Telegram::new(cfg(), reqwest::Client::new());
+        let t = Telegram::new(cfg(), reqwest::Client::new(), &chat::EN);
         let b = &t.render(&ev(
             Severity::Info,
             "👤 A new user signed up (from 172.18.0.1)",
@@ -475,7 +476,7 @@ mod tests {
             ("short", &data[..0], big.as_str()),
             ("😀", &data[..3], "x"),
         ] {
-            let text = Telegram::text(&ev(Severity::Critical, m, d, l));
+            let text = Telegram::text(&ev(Severity::Critical, m, d, l), &chat::EN);
             assert!(visible(&text) <= TEXT_MAX, "{}", visible(&text));
             assert!(text.ends_with("</i>"));
         }

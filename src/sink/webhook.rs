@@ -7,7 +7,7 @@ use reqwest::Url;
 
 use super::retry::{classify, parse_retry_after, Delivery};
 use super::{http, signature};
-use crate::config::WebhookConfig;
+use crate::config::{WebhookConfig, INBOUND_PATH, WEBHOOK_URL_IS};
 use crate::event::Event;
 use crate::secret::{mask_url, SecretKey};
 
@@ -68,7 +68,16 @@ impl Webhook {
                 } else {
                     http::answer_excerpt(resp).await
                 };
-                classify(status, retry_after, &detail)
+                let outcome = classify(status, retry_after, &detail);
+                if matches!(status, 404 | 405)
+                    && self.url.path().trim_end_matches('/') == INBOUND_PATH
+                {
+                    // The old webhook guide's WEBHOOK_URL: Open WebUI's own address.
+                    return outcome.map_reason(|r| {
+                        format!("{r}; this address looks like Open WebUI's own (the old webhook guide's {INBOUND_PATH}), which takes no events. {WEBHOOK_URL_IS}")
+                    });
+                }
+                outcome
             }
             Err(e) => Delivery::RetryLater {
                 after: None,

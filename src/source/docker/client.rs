@@ -161,6 +161,6 @@ pub async fn names_with_label(
 /// The bridge's own container id prefix, if it runs in one (Docker's default
 /// hostname is the short id). Short hostnames are ignored: they are no ids.
 pub fn own_container_prefix() -> Option<String> {
-    let h = crate::record::hostname();
+    let h = crate::config::hostname();
     (h.len() >= 12 && h.bytes().all(|b| b.is_ascii_hexdigit())).then_some(h)
 }
