@@ -10,6 +10,7 @@ mod support {
 mod cli;
 mod delivery;
 mod docker;
+mod first_hour;
 #[cfg(feature = "image-tests")]
 mod image;
 mod layout;

@@ -229,6 +229,7 @@ async fn run_async(
     // Standard input has ended: deliver what is queued, then stop.
     if source == SourceSpec::Stdin && !interrupted {
         if let Some(ob) = &outbox {
+            flush(&outbox).await;
             tokio::select! {
                 _ = wait_until_drained(ob) => {}
                 _ = &mut signal => info!("stopping; undelivered events stay in the outbox"),

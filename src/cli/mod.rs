@@ -13,8 +13,7 @@ use crate::source::SourceSpec;
     version,
     about = "Tells you what happens in Open WebUI — sign-ups, uploads, chats, errors — by reading its logs and sending signed webhooks.",
     long_about = "owui-bridge reads Open WebUI's log output, recognises what happened (a user signed up, a file was uploaded, an error occurred…) with regex rules, and delivers each event to your webhook receiver, signed, retried until it arrives, and kept on disk while the receiver is down.\n\nIt is configured with environment variables or a .env file in the working directory (WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_EVENTS, …). Run 'owui-bridge check' to see what it understood.",
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]

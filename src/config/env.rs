@@ -22,11 +22,11 @@ impl Env {
     /// Reads `.env` in the working directory (when present) and the process environment.
     pub fn load() -> Result<Env, ConfigError> {
         let mut env = Env::default();
-        let dotenv = Path::new(".env");
+        let dotenv =
+            std::env::current_dir().map_or_else(|_| PathBuf::from(".env"), |d| d.join(".env"));
         if dotenv.is_file() {
-            env.merge_dotenv(dotenv)?;
-            env.dotenv =
-                Some(std::env::current_dir().map_or(dotenv.to_path_buf(), |d| d.join(dotenv)));
+            env.merge_dotenv(&dotenv)?;
+            env.dotenv = Some(dotenv);
         }
         for (k, v) in std::env::vars_os() {
             if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
