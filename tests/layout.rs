@@ -110,3 +110,71 @@ fn generic_http_helpers_use_no_particular_sink() {
         );
     }
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped (letters of
+/// any script, digits, `-` and `_` kept), spaces made `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        if !in_code && line.starts_with('#') {
+            out.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every relative link in the README and docs leads to a file that exists,
+/// and every `#anchor` to a heading there.
+#[test]
+fn docs_links_lead_somewhere() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![root.join("README.md"), root.join("README.vi.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p);
+        }
+    }
+    let mut broken = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let link: String = rest.chars().take_while(|c| *c != ')' && !c.is_whitespace()).collect();
+            if link.starts_with("http") || link.starts_with("mailto:") || link.is_empty() {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link.as_str(), ""));
+            let target = if file.is_empty() {
+                doc.clone()
+            } else {
+                doc.parent().unwrap().join(file)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link} (no such file)", doc.display()));
+            } else if !anchor.is_empty()
+                && target.extension().is_some_and(|x| x == "md")
+                && !anchors(&std::fs::read_to_string(&target).unwrap()).contains(&anchor.to_string())
+            {
+                broken.push(format!("{}: {link} (no such heading)", doc.display()));
+            }
+        }
+    }
+    assert!(docs.len() >= 8, "{docs:?}");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
