@@ -4,6 +4,7 @@ mod support {
     pub mod bridge;
     pub mod docker;
     pub mod platforms;
+    pub mod readme;
     pub mod receiver;
 }
 

@@ -178,3 +178,20 @@ fn docs_links_lead_somewhere() {
     assert!(docs.len() >= 8, "{docs:?}");
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+#[test]
+fn readme_snippet_is_the_shipped_compose_file() {
+    use crate::support::readme::{root, walkthrough_block};
+    let shipped = std::fs::read_to_string(root().join("owui-bridge.yml")).unwrap();
+    for readme in ["README.md", "README.vi.md"] {
+        let path = root().join(readme);
+        if readme == "README.vi.md" && !std::fs::read_to_string(&path).unwrap().contains("<!-- walkthrough: owui-bridge.yml -->") {
+            continue;
+        }
+        assert_eq!(
+            walkthrough_block(&path, "owui-bridge.yml"),
+            shipped,
+            "{readme}'s owui-bridge.yml block differs from the file owui-bridge.yml: copy one onto the other"
+        );
+    }
+}
