@@ -82,7 +82,7 @@ fn test_rules_prints_the_expected_events_of_a_real_log() {
     // The traceback after the ERROR header is part of its record, not a record of its own.
     let err = stderr(&out);
     assert!(
-        err.contains("lines: 471, records: 117, records with no match: 89"),
+        err.contains("lines: 471, records: 117, records with no match: 88"),
         "{err}"
     );
     assert!(
@@ -401,7 +401,7 @@ fn events_prints_the_catalogue_with_a_users_own_rules() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("22 events from 54 rules (builtin:docker.toml, builtin:openwebui.toml, "),
+        text.starts_with("23 events from 55 rules (builtin:docker.toml, builtin:openwebui.toml, "),
         "{text}"
     );
     for seed in [
@@ -419,6 +419,7 @@ fn events_prints_the_catalogue_with_a_users_own_rules() {
         "user.login",
         "user.login_failed",
         "chat.deleted",
+        "chat.updated",
         "provider.request_failed",
         "security.login_failures",
     ] {

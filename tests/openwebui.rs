@@ -597,6 +597,7 @@ fn key_fields(event: &str) -> &'static [&'static str] {
         "file.uploaded" => &["content_type"],
         "file.deleted" => &["file_id"],
         "chat.deleted" => &["chat_id"],
+        "chat.updated" => &["chat_id", "saves"],
         "model.changed" => &["action"],
         "provider.request_failed" => &["model_id", "status"],
         _ => &[],
@@ -1193,17 +1194,58 @@ async fn all_actions(v: Version, label: String, env: &'static [(&'static str, &'
     .ids(json!({"model_id": BROKEN_MODEL}))
     .expects(refused);
 
-    // A whole-chat save fires nothing: the log cannot tell a message edit from
-    // a title change or a tag (docs/events.md, message.updated).
+    // The new chat's first save (the web UI saves a chat right after creating
+    // it) belongs to its chat.created: nothing, and the chat's 5-minute
+    // chat.updated window starts (docs/events.md, chat.updated).
     let path = format!("/api/v1/chats/{chat_id}");
     let r = api
         .post(
             &path,
-            json!({"chat": {"title": "E2E chat, renamed", "models": [FAKE_MODEL]}}),
+            json!({"chat": {"title": "E2E chat", "models": [FAKE_MODEL]}}),
         )
         .await;
-    j.record("chat.updated", &format!("POST {path}"), &r)
+    j.record("chat.first_save", &format!("POST {path}"), &r)
         .ids(json!({"chat_id": chat_id}));
+
+    // A chat that was there before (imported: no chats/new in front of it),
+    // renamed: exactly one chat.updated; renamed again inside its 5 minutes:
+    // counted for the next one, not sent.
+    let r = api
+        .post(
+            "/api/v1/chats/import",
+            json!({"chats": [{"chat": {"title": "E2E imported chat", "models": [FAKE_MODEL],
+                                       "messages": [], "history": {"messages": {}, "currentId": null}}}]}),
+        )
+        .await;
+    let imported = r.body[0]["id"].as_str().unwrap_or("").to_string();
+    j.record("chat.imported", "POST /api/v1/chats/import", &r)
+        .ids(json!({"chat_id": imported}))
+        .expects(vec![want("chat.created", &[("via", "import")])]);
+    let path = format!("/api/v1/chats/{imported}");
+    for (title, events) in [
+        (
+            "E2E imported chat, renamed",
+            vec![want(
+                "chat.updated",
+                &[("chat_id", &imported), ("saves", "1")],
+            )],
+        ),
+        ("E2E imported chat, renamed twice", vec![]),
+    ] {
+        let r = api
+            .post(
+                &path,
+                json!({"chat": {"title": title, "models": [FAKE_MODEL]}}),
+            )
+            .await;
+        j.record("chat.updated", &format!("POST {path}"), &r)
+            .ids(json!({"chat_id": imported}))
+            .expects(events);
+    }
+    let r = api.delete(&path).await;
+    j.record("chat.deleted", &format!("DELETE {path}"), &r)
+        .ids(json!({"chat_id": imported}))
+        .expects(vec![want("chat.deleted", &[("chat_id", &imported)])]);
 
     // A workspace model: create, update, delete (the id in the body from
     // 0.6.37, in the query before).

@@ -286,7 +286,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         text.contains("owui_bridge_delivery_seconds_count{sink=\"webhook\"} 4"),
         "{text}"
     );
-    assert!(text.contains("owui_bridge_rules_loaded 54"), "{text}");
+    assert!(text.contains("owui_bridge_rules_loaded 55"), "{text}");
 
     let _ = std::process::Command::new("kill")
         .arg("-TERM")

@@ -55,6 +55,10 @@ pub struct Rule {
     /// `(key, within)`: hold the event until a record is remembered under `key`
     /// (its data merged in) or `within` has passed.
     pub wait_for: Option<(Key, Duration)>,
+    /// `(key, within)`: a hit that finds data remembered under `key` at most
+    /// `within` earlier takes it out and fires nothing (the first save that
+    /// follows a new chat is not an update).
+    pub skip_after: Option<(Key, Duration)>,
     pub event: String,
     pub description: String,
     pub regex: LazyRegex,
@@ -66,6 +70,8 @@ pub struct Rule {
     pub cooldown: Option<Duration>,
     /// Events whose key renders the same share one cooldown, across rules.
     pub cooldown_key: Option<Template>,
+    /// The data field that counts the hits an event stands for (see [`super::limit`]).
+    pub cooldown_count: Option<String>,
     pub threshold: Option<Threshold>,
     /// Named capture groups, in pattern order.
     pub captures: Vec<String>,
@@ -400,12 +406,49 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
             )
         })
         .transpose()?;
+    let skip_after = raw
+        .skip_after
+        .as_ref()
+        .map(|r| {
+            keyed_wait(
+                src,
+                &id,
+                r,
+                "skip_after",
+                Duration::from_secs(60),
+                after_recall,
+            )
+        })
+        .transpose()?;
+    if let (false, Some(s)) = (fires, &raw.skip_after) {
+        return Err(src.error_at(
+            s.span().start,
+            format!("rule '{id}': skip_after on a rule without an event skips nothing"),
+            Some("give the rule an event = \"…\", or remove skip_after".into()),
+        ));
+    }
+    let cooldown_count = raw
+        .cooldown_count
+        .as_ref()
+        .map(|c| count_field(src, &id, c, cooldown.is_some()))
+        .transpose()?;
     // Recalled (and awaited) fields are only known at run time: any name is
-    // allowed then. A cooldown is decided before any wait.
+    // allowed then. A cooldown is decided before any wait. Messages are
+    // rendered after the threshold and the cooldown, so they may name the
+    // fields those add.
+    let mut with_limits = with_data.clone();
+    if threshold.is_some() {
+        with_limits.push("count");
+    }
+    match &cooldown_count {
+        Some(c) => with_limits.push(c),
+        None if cooldown.is_some() => with_limits.push("suppressed"),
+        None => {}
+    }
     let names = if recall.is_some() || wait_for.is_some() {
         None
     } else {
-        own
+        Some(with_limits.as_slice())
     };
     let cooldown_key = raw
         .cooldown_key
@@ -439,6 +482,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         remember,
         recall,
         wait_for,
+        skip_after,
         event: event.get_ref().clone(),
         description: raw.description.clone().unwrap_or_default(),
         regex,
@@ -448,6 +492,7 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
         level,
         cooldown,
         cooldown_key,
+        cooldown_count,
         threshold,
         captures,
         data,
@@ -456,7 +501,35 @@ pub fn compile_rule(src: &Source, raw: &RawRule) -> Result<Compiled, RuleFileErr
     })))
 }
 
-/// A `remember` / `recall` / `wait_for` key: a template over the rule's data.
+/// `cooldown_count = "saves"`: a field name, on a rule with a cooldown.
+fn count_field(
+    src: &Source,
+    id: &str,
+    name: &Spanned<String>,
+    has_cooldown: bool,
+) -> Result<String, RuleFileError> {
+    if !has_cooldown {
+        return Err(src.error_at(
+            name.span().start,
+            format!("rule '{id}': cooldown_count without a cooldown"),
+            Some("add cooldown = \"5m\" (the period whose held-back hits are counted)".into()),
+        ));
+    }
+    let n = name.get_ref();
+    let valid = !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !n.as_bytes()[0].is_ascii_digit();
+    if !valid {
+        return Err(src.error_at(
+            name.span().start,
+            format!("rule '{id}': cooldown_count '{n}' is not a field name"),
+            Some("use letters, digits and _, e.g. cooldown_count = \"saves\"".into()),
+        ));
+    }
+    Ok(n.clone())
+}
+
+/// A `remember` / `recall` / `wait_for` / `skip_after` key: a template over the rule's data.
 fn key(
     src: &Source,
     id: &str,
@@ -490,7 +563,7 @@ fn key(
     })
 }
 
-/// `recall = { key, within }` and `wait_for = { key, within }`.
+/// `recall`, `wait_for` and `skip_after`: `{ key, within }`.
 fn keyed_wait(
     src: &Source,
     id: &str,

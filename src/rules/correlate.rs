@@ -158,8 +158,9 @@ impl<T> Default for Correlator<T> {
 
 impl<T> Correlator<T> {
     /// One hit of `rule` on a record logged at `at`: recalled data merged
-    /// (the hit's own fields win), data remembered or handed to the event
-    /// waiting for it, then threshold and cooldown, then `wait_for`. What is
+    /// (the hit's own fields win), `skip_after` looked up (and consumed),
+    /// data remembered or handed to the event waiting for it, then threshold
+    /// and cooldown, then `wait_for`. What is
     /// ready goes to `out`, oldest first; `context` is asked for only when
     /// this hit's event is held.
     pub fn offer(
@@ -176,6 +177,11 @@ impl<T> Correlator<T> {
                 merge(&mut hit.data, found);
             }
         }
+        let skipped = rule.skip_after.as_ref().is_some_and(|(key, within)| {
+            self.memory
+                .recall(&key.render(&hit.data), *within, at)
+                .is_some()
+        });
         if let Some(key) = &rule.remember {
             if self.families.insert(key.family.clone(), 0).is_none() {
                 self.changed = true;
@@ -199,6 +205,10 @@ impl<T> Correlator<T> {
                 None if key.recalled => self.memory.remember(k, at, hit.data.clone()),
                 None => {}
             }
+        }
+        if skipped {
+            self.limiter.open(rule, &hit, at);
+            return;
         }
         if !rule.fires || !self.limiter.admit(rule, &mut hit, at) {
             return;
@@ -365,6 +375,21 @@ id = "deleted"
 event = "chat.deleted"
 match = '"(?P<_method>DELETE) (?P<_path>/api/v1/chats/(?P<chat_id>\w+)) HTTP/1.1" 200'
 wait_for = { key = "audit {_method} {_path}", within = "2s" }
+
+[[rule]]
+id = "new_chat"
+event = "chat.created"
+match = '(?P<client_ip>\S+) "POST /api/v1/chats/new HTTP/1.1" 200'
+remember = "new chat {client_ip}"
+
+[[rule]]
+id = "saved"
+event = "chat.updated"
+match = '(?P<client_ip>\S+) "POST /api/v1/chats/(?P<chat_id>c[0-9]+) HTTP/1.1" 200'
+skip_after = { key = "new chat {client_ip}", within = "1m" }
+cooldown = "5m"
+cooldown_key = "chat {chat_id}"
+cooldown_count = "saves"
 "#;
 
     fn t(s: i64) -> DateTime<Utc> {
@@ -478,6 +503,44 @@ wait_for = { key = "audit {_method} {_path}", within = "2s" }
     const DELETE_B: &str = r#""DELETE /api/v1/chats/b HTTP/1.1" 200"#;
     const AUDIT_A: &str = "AUDIT DELETE /api/v1/chats/a by alice@example.com";
     const AUDIT_B: &str = "AUDIT DELETE /api/v1/chats/b by bob@example.com";
+
+    #[test]
+    fn the_first_save_after_a_new_chat_fires_nothing_and_opens_its_window() {
+        let mut r = Run::new();
+        let created = r.line(r#"10.0.0.1 "POST /api/v1/chats/new HTTP/1.1" 200"#, t(0));
+        assert_eq!(
+            created[0].0, "chat.created",
+            "remembering does not stop the event"
+        );
+        let save = r#"10.0.0.1 "POST /api/v1/chats/c1 HTTP/1.1" 200"#;
+        assert!(
+            r.line(save, t(5)).is_empty(),
+            "the new chat's first save is not an update"
+        );
+        for s in [20, 60, 200] {
+            assert!(
+                r.line(save, t(s)).is_empty(),
+                "inside the window chat.created opened"
+            );
+        }
+        let other = r.line(r#"10.0.0.2 "POST /api/v1/chats/c2 HTTP/1.1" 200"#, t(210));
+        assert_eq!(other.len(), 1, "another chat has a window of its own");
+        assert!(data(&other, 0).contains(&("saves", "1")));
+        let later = r.line(save, t(5 + 300));
+        assert!(
+            data(&later, 0).contains(&("saves", "4")),
+            "the three held back and this one: {later:?}"
+        );
+        assert!(r.line(save, t(310)).is_empty(), "a new window opened");
+        // Only once per new chat, and only shortly after it.
+        r.line(r#"10.0.0.1 "POST /api/v1/chats/new HTTP/1.1" 200"#, t(1000));
+        assert_eq!(
+            r.line(r#"10.0.0.1 "POST /api/v1/chats/c3 HTTP/1.1" 200"#, t(1061))
+                .len(),
+            1,
+            "a save more than a minute after the new chat is an update"
+        );
+    }
 
     #[test]
     fn nothing_waits_before_the_awaited_kind_of_record_was_ever_seen() {

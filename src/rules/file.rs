@@ -42,12 +42,17 @@ pub struct RawRule {
     /// Which events share one cooldown: a template over the data (default: this rule,
     /// per `threshold.group_by` value).
     pub cooldown_key: Option<Spanned<String>>,
+    /// The data field that says how many hits an event stands for (itself and
+    /// those its cooldown held back since the previous one).
+    pub cooldown_count: Option<Spanned<String>>,
     pub threshold: Option<Spanned<RawThreshold>>,
     /// Keep this record's data under a key for a later rule's `recall`.
     pub remember: Option<Spanned<String>>,
     pub recall: Option<Spanned<RawRecall>>,
     /// Hold the event until a later record is remembered under a key (or the wait ends).
     pub wait_for: Option<Spanned<RawRecall>>,
+    /// Fire nothing when a record was remembered under a key shortly before.
+    pub skip_after: Option<Spanned<RawRecall>>,
     pub enabled: Option<bool>,
     #[serde(default)]
     pub data: BTreeMap<String, Spanned<String>>,
@@ -155,7 +160,7 @@ impl Source<'_> {
             let fix = if msg.contains("unknown field") && msg.contains("expected one of `text`, `en`, `vi`") {
                 Some("[rule.message] takes text (any language), en and vi (the message for BRIDGE_LANGUAGE=en or vi)".to_string())
             } else if msg.contains("unknown field") {
-                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, cooldown_key, threshold, remember, recall, wait_for, enabled, [rule.data] and [rule.message]".to_string())
+                Some("check the spelling; a [[rule]] takes id, event, description, match, ignore, stream, severity, level, cooldown, cooldown_key, cooldown_count, threshold, remember, recall, wait_for, skip_after, enabled, [rule.data] and [rule.message]".to_string())
             } else if msg.contains("missing field `id`") {
                 Some("give every [[rule]] a unique id, e.g. id = \"my.rule\"".to_string())
             } else {

@@ -43,7 +43,8 @@ pub struct Limiter {
 
 impl Limiter {
     /// Whether `hit` becomes an event now. May add `count` (threshold) and
-    /// `suppressed` (cooldown) to its data.
+    /// `suppressed` (cooldown) to its data — or, with `cooldown_count`, that
+    /// field with the hits the event stands for (itself included).
     pub fn admit(&mut self, rule: &Rule, hit: &mut Hit, at: DateTime<Utc>) -> bool {
         if rule.threshold.is_none() && rule.cooldown.is_none() {
             return true;
@@ -52,20 +53,8 @@ impl Limiter {
         if self.admitted % 4096 == 0 {
             self.prune(at);
         }
-        let group_by = rule.threshold.as_ref().and_then(|t| t.group_by.as_deref());
-        let group_value = group_by
-            .and_then(|g| hit.data.iter().find(|(k, _)| k == g))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let cooldown_key = match &rule.cooldown_key {
-            Some(k) => k.render(|f| {
-                hit.data
-                    .iter()
-                    .find(|(n, _)| n == f)
-                    .map(|(_, v)| v.as_str())
-            }),
-            None => format!("{}\0{group_value}", rule.id),
-        };
+        let group_value = group_value(rule, hit);
+        let cooldown_key = cooldown_key(rule, hit, &group_value);
         let g = self
             .groups
             .entry((rule.id.clone(), group_value))
@@ -95,13 +84,31 @@ impl Limiter {
                 c.suppressed += 1;
                 return false;
             }
-            if c.suppressed > 0 {
-                set(hit, "suppressed", c.suppressed.to_string());
-                c.suppressed = 0;
+            match &rule.cooldown_count {
+                Some(name) => set(hit, name, (c.suppressed + 1).to_string()),
+                None if c.suppressed > 0 => set(hit, "suppressed", c.suppressed.to_string()),
+                None => {}
             }
+            c.suppressed = 0;
             c.last_fired = Some(at);
         }
         true
+    }
+
+    /// Starts `rule`'s cooldown for `hit` at `at` without an event: the hit
+    /// belongs to one that was already sent (a new chat's first save, whose
+    /// `chat.created` opened the chat's window). Later hits inside the period
+    /// are held back and counted as usual.
+    pub fn open(&mut self, rule: &Rule, hit: &Hit, at: DateTime<Utc>) {
+        let Some(cd) = rule.cooldown else {
+            return;
+        };
+        let key = cooldown_key(rule, hit, &group_value(rule, hit));
+        let c = self.cooling.entry(key).or_default();
+        c.last_seen = Some(at);
+        c.period = Duration::from_std(cd).unwrap_or(Duration::MAX);
+        c.last_fired = Some(at);
+        c.suppressed = 0;
     }
 
     /// Drops state idle for a day (or its own window or period, if longer),
@@ -113,6 +120,29 @@ impl Limiter {
         };
         self.groups.retain(|_, g| kept(g.last_seen, g.window));
         self.cooling.retain(|_, c| kept(c.last_seen, c.period));
+    }
+}
+
+/// The value of the threshold's `group_by` field ("" without one).
+fn group_value(rule: &Rule, hit: &Hit) -> String {
+    let group_by = rule.threshold.as_ref().and_then(|t| t.group_by.as_deref());
+    group_by
+        .and_then(|g| hit.data.iter().find(|(k, _)| k == g))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Which cooldown a hit counts against: its `cooldown_key` rendered, or the
+/// rule's own per group.
+fn cooldown_key(rule: &Rule, hit: &Hit, group_value: &str) -> String {
+    match &rule.cooldown_key {
+        Some(k) => k.render(|f| {
+            hit.data
+                .iter()
+                .find(|(n, _)| n == f)
+                .map(|(_, v)| v.as_str())
+        }),
+        None => format!("{}\0{group_value}", rule.id),
     }
 }
 

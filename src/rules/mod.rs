@@ -109,7 +109,8 @@ pub struct Hit {
 fn mark_recalled_keys(rules: &mut [Rule]) {
     let recalled: std::collections::HashSet<String> = rules
         .iter()
-        .filter_map(|r| r.recall.as_ref().map(|(k, _)| k.family().to_string()))
+        .flat_map(|r| [&r.recall, &r.skip_after])
+        .filter_map(|w| w.as_ref().map(|(k, _)| k.family().to_string()))
         .collect();
     for r in rules.iter_mut() {
         if let Some(k) = &mut r.remember {
@@ -606,6 +607,32 @@ stream = "stdout"
             "[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = '(?P<a>y)'\ncooldown_key = \"e {a}\"\n",
         );
         assert!(e.contains("cooldown_key without a cooldown"), "{e}");
+        let e =
+            err("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'y'\ncooldown_count = \"saves\"\n");
+        assert!(
+            e.starts_with("t.toml:5:18: rule 'k': cooldown_count without a cooldown"),
+            "{e}"
+        );
+        let e = err("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'y'\ncooldown = \"5m\"\ncooldown_count = \"2 saves\"\n");
+        assert!(
+            e.contains("cooldown_count '2 saves' is not a field name"),
+            "{e}"
+        );
+        let e = err("[[rule]]\nid = \"k\"\nmatch = '(?P<a>y)'\nremember = \"k {a}\"\nskip_after = { key = \"z\" }\n");
+        assert!(
+            e.contains("skip_after on a rule without an event skips nothing"),
+            "{e}"
+        );
+        let e = err("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = '(?P<a>y)'\nskip_after = { key = \"new {b}\" }\n");
+        assert!(
+            e.contains("skip_after key: {b} names no field of this rule"),
+            "{e}"
+        );
+        // Messages may name what the threshold and the cooldown add; data may not.
+        assert!(set("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'y'\ncooldown = \"5m\"\ncooldown_count = \"saves\"\n[rule.message]\ntext = \"{saves} saves\"\n").is_ok());
+        assert!(set("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'y'\nthreshold = { count = 2, within = \"1m\" }\ncooldown = \"5m\"\n[rule.message]\ntext = \"{count} times, {suppressed} held\"\n").is_ok());
+        let e = err("[[rule]]\nid = \"k\"\nevent = \"a.b\"\nmatch = 'y'\ncooldown = \"5m\"\n[rule.data]\nn = \"{suppressed}\"\n");
+        assert!(e.contains("{suppressed} names no field"), "{e}");
     }
 
     #[test]

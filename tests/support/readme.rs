@@ -14,7 +14,9 @@ pub fn walkthrough_block(file: &Path, name: &str) -> String {
     let rest = &text[at + marker.len()..];
     let open = rest.find("```").expect("a fenced block after the marker");
     let body_start = open + rest[open..].find('\n').expect("a fence line") + 1;
-    let close = rest[body_start..].find("\n```").expect("the block's closing fence");
+    let close = rest[body_start..]
+        .find("\n```")
+        .expect("the block's closing fence");
     rest[body_start..body_start + close + 1].to_string()
 }
 
