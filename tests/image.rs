@@ -21,6 +21,9 @@
 //! `check` and `send-test` work through `docker compose exec`; behind the
 //! proxy, the bridge has no socket and the proxy refuses what it must refuse.
 //! Projects, volumes and networks are removed on every path (`Drop`).
+//!
+//! The last test walks README.vi.md's quick start as the old webhook guide's
+//! reader would, from their own folder to a Vietnamese Telegram message.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -516,4 +519,309 @@ async fn proxy_compose_file_reads_docker_only_through_the_socket_proxy() {
         status(&["--post-data", "{}"], "/v1.41/containers/create"),
         "403"
     );
+}
+
+/// The old webhook guide's reader, from their own Open WebUI to a Vietnamese
+/// message on their phone, following README.vi.md's quick start literally.
+///
+/// The folder holds only what such a user has: Open WebUI's compose file with
+/// the guide's `WEBHOOK_*` lines in its `environment:`, and the guide's `.env`
+/// (`WEBHOOK_URL` = Open WebUI's own `/api/v1/webhook`, spaces after the
+/// commas of `WEBHOOK_EVENTS`, Telegram's token and chat). Open WebUI (the
+/// stand-in, printing its captured log again and again) is already running.
+/// Then: save README.vi's `owui-bridge.yml` block, run its `.env` block with
+/// `sh`, take the guide's lines out of Open WebUI's `environment:`, `up -d`,
+/// run its `check` block — which must say that `WEBHOOK_URL` is Open WebUI
+/// itself — run the `sed` line README.vi gives for that, `up -d` again, and
+/// `check` and `send-test` once more. The Telegram stand-in (Bot API checks)
+/// must get the test message and Open WebUI's events in Vietnamese.
+///
+/// Three departures, each for the test machine only: Open WebUI's container has
+/// a name of its own (README's "not called open-webui?" line, so parallel tests
+/// do not clash), `TELEGRAM_API_URL` points the bridge at the stand-in, and
+/// `exec` gets `-T` (no terminal here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_guide_user_follows_readme_vi_to_a_vietnamese_telegram_message() {
+    build_images();
+    let readme = crate::support::readme::root().join("README.vi.md");
+    let walk = Walkthrough::new().await;
+
+    // Before: their Open WebUI, set up by the old guide, already running.
+    walk.compose(&["up", "-d", "--no-build"]);
+
+    // Step 2: owui-bridge.yml beside their compose file, as README.vi shows it.
+    let yml = crate::support::readme::walkthrough_block(&readme, "owui-bridge.yml");
+    std::fs::write(walk.dir().join("owui-bridge.yml"), yml).unwrap();
+    // Step 3: the three .env lines, run as written.
+    walk.sh(&crate::support::readme::walkthrough_block(&readme, "env"));
+    walk.append_env(&format!("OPENWEBUI_CONTAINER={}\n", walk.open_webui));
+    walk.append_env(&format!("TELEGRAM_API_URL={}\n", walk.telegram.url()));
+    // ... and the guide's WEBHOOK_* lines leave Open WebUI's environment:.
+    walk.sh("sed -i '/WEBHOOK_/d' docker-compose.yml");
+    // Step 4.
+    walk.compose(&["up", "-d", "--no-build"]);
+
+    // Step 5: check says the guide's WEBHOOK_URL is Open WebUI itself.
+    let check = walk.check_block(&readme);
+    let said = text(&check[0]);
+    assert!(
+        said.contains("is Open WebUI itself (version 0.12.4 answers there)"),
+        "check did not explain the guide's WEBHOOK_URL:\n{said}"
+    );
+    assert!(
+        !said.contains(TELEGRAM_TOKEN_SECRET),
+        "check printed the bot token:\n{said}"
+    );
+    // The fix README.vi gives for "no receiver of your own, only Telegram".
+    let fix = "sed -i '/^WEBHOOK_URL=/d' .env";
+    assert!(
+        std::fs::read_to_string(&readme).unwrap().contains(fix),
+        "README.vi.md no longer says `{fix}`"
+    );
+    walk.sh(fix);
+    walk.compose(&["up", "-d", "--no-build"]);
+    let again = walk.check_block(&readme);
+    let (check, send) = (text(&again[0]), text(&again[1]));
+    assert!(
+        again[0].status.success() && !check.contains("Open WebUI itself"),
+        "check after the fix:\n{check}"
+    );
+    assert!(
+        again[1].status.success() && send.contains("telegram: ok"),
+        "send-test after the fix:\n{send}"
+    );
+    for out in [&check, &send] {
+        assert!(
+            !out.contains(TELEGRAM_TOKEN_SECRET),
+            "the bot token was printed:\n{out}"
+        );
+    }
+
+    // On the phone: the test message and Open WebUI's own events, in Vietnamese.
+    let wanted = [
+        "owui-bridge đã gửi được tới kênh này",
+        "Có người dùng mới đăng ký",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let texts = loop {
+        let seen = walk.telegram.seen();
+        for s in &seen {
+            assert!(
+                s.problems.is_empty(),
+                "Telegram would refuse a message: {:?}\n{}",
+                s.problems,
+                s.body_text()
+            );
+        }
+        let texts: Vec<String> = seen
+            .iter()
+            .map(|s| s.json["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if wanted.iter().all(|w| texts.iter().any(|t| t.contains(w))) {
+            break texts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Telegram did not get {wanted:?}; it got:\n{}\nthe bridge said:\n{}",
+            texts.join("\n"),
+            walk.bridge_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("New user") || t.contains("can reach this channel")),
+        "an English message reached Telegram:\n{}",
+        texts.join("\n")
+    );
+}
+
+/// The bot token in the guide's `.env` (the Telegram stand-in accepts it).
+const TELEGRAM_TOKEN_SECRET: &str = crate::support::platforms::TELEGRAM_TOKEN;
+
+/// The user's compose folder for the walkthrough, torn down on drop.
+struct Walkthrough {
+    dir: tempfile::TempDir,
+    network: String,
+    compose: Vec<String>,
+    open_webui: String,
+    telegram: crate::support::platforms::Platform,
+}
+
+impl Walkthrough {
+    /// Writes the folder as the old guide left it; the Telegram stand-in
+    /// listens on the default bridge network's gateway, which containers on
+    /// any compose network reach.
+    async fn new() -> Walkthrough {
+        let taken = run(&mut docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.compose.project\"}}",
+            "owui-bridge",
+        ]));
+        if taken.status.success() {
+            let project = String::from_utf8_lossy(&taken.stdout).trim().to_string();
+            assert!(
+                project.starts_with("owbwalk"),
+                "a container named owui-bridge already runs here (project '{project}'): the walkthrough uses that name as README's owui-bridge.yml does; remove it (docker rm -f owui-bridge) to run this test"
+            );
+            let _ = run(&mut docker(&["rm", "-f", "owui-bridge"]));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("owbwalk")
+            .tempdir()
+            .unwrap();
+        // A network of the test's own only for its gateway address: an address of
+        // this machine that containers on any network reach (the default
+        // bridge's IPAM does not always name its gateway).
+        let network = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase();
+        ok(&mut docker(&["network", "create", &network]));
+        let gateway = inspect(&network, "{{(index .IPAM.Config 0).Gateway}}");
+        let telegram =
+            crate::support::platforms::Platform::telegram_on(gateway.parse().unwrap()).await;
+        let open_webui = format!(
+            "owbwalk-open-webui-{}",
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+        );
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            format!(
+                r#"services:
+  open-webui:
+    image: {STAND_IN}
+    container_name: {open_webui}
+    volumes:
+      - open-webui:/app/backend/data
+    environment:
+      STANDIN_LOOP: "1"
+      STANDIN_PACE: "0.02"
+      ENABLE_WEBHOOKS: ${{ENABLE_WEBHOOKS}}
+      WEBHOOK_URL: ${{WEBHOOK_URL}}
+      WEBHOOK_SECRET: ${{WEBHOOK_SECRET}}
+      WEBHOOK_EVENTS: ${{WEBHOOK_EVENTS}}
+    restart: unless-stopped
+
+volumes:
+  open-webui:
+"#
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            format!(
+                "# Webhook (hướng dẫn webhook cho Open WebUI)\n\
+                 ENABLE_WEBHOOKS=true\n\
+                 WEBHOOK_URL=http://open-webui:8080/api/v1/webhook\n\
+                 WEBHOOK_SECRET=mot-chuoi-bi-mat-rat-dai-0123456789\n\
+                 WEBHOOK_EVENTS=user.created, file.uploaded, chat.created, message.created, error.occurred\n\
+                 \n\
+                 # Discord / Slack\n\
+                 DISCORD_WEBHOOK_URL=\n\
+                 SLACK_WEBHOOK_URL=\n\
+                 \n\
+                 # Telegram\n\
+                 TELEGRAM_BOT_TOKEN={TELEGRAM_TOKEN_SECRET}\n\
+                 TELEGRAM_CHAT_ID=-1001234567890\n"
+            ),
+        )
+        .unwrap();
+        Walkthrough {
+            dir,
+            network,
+            compose: compose_program(),
+            open_webui,
+            telegram,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A compose command in the folder, as the user types it there: the
+    /// project, files and variables come from the folder and its `.env` only.
+    fn compose_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.compose[0]);
+        c.args(&self.compose[1..])
+            .args(args)
+            .current_dir(self.dir())
+            .env_remove("DOCKER_GID")
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME");
+        c
+    }
+
+    fn compose(&self, args: &[&str]) -> String {
+        ok(&mut self.compose_command(args))
+    }
+
+    fn sh(&self, script: &str) {
+        ok(Command::new("sh")
+            .args(["-euc", script])
+            .current_dir(self.dir())
+            .env_remove("COMPOSE_FILE"));
+    }
+
+    fn append_env(&self, line: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir().join(".env"))
+            .unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+
+    /// Runs README's `check` block line by line (`docker compose exec` with
+    /// `-T`); one output per command.
+    fn check_block(&self, readme: &Path) -> Vec<Output> {
+        let block = crate::support::readme::walkthrough_block(readme, "check");
+        let mut outs = Vec::new();
+        for line in block.lines() {
+            let command = line.split('#').next().unwrap().trim();
+            let Some(rest) = command.strip_prefix("docker compose exec ") else {
+                panic!("README's check block has a line this test cannot run: {line}");
+            };
+            let mut args = vec!["exec", "-T"];
+            args.extend(rest.split_whitespace());
+            outs.push(self.wait_running_then(&args));
+        }
+        assert_eq!(outs.len(), 2, "README's check block: check, then send-test");
+        outs
+    }
+
+    /// `exec` once the bridge container runs (right after `up -d` it may still start).
+    fn wait_running_then(&self, args: &[&str]) -> Output {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while inspect("owui-bridge", "{{.State.Status}}") != "running" {
+            assert!(
+                Instant::now() < deadline,
+                "owui-bridge does not run:\n{}",
+                self.bridge_logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        run(&mut self.compose_command(args))
+    }
+
+    fn bridge_logs(&self) -> String {
+        text(&run(&mut docker(&["logs", "owui-bridge"])))
+    }
+}
+
+impl Drop for Walkthrough {
+    fn drop(&mut self) {
+        let _ = run(&mut self.compose_command(&["down", "-v", "--remove-orphans", "-t", "5"]));
+        let _ = run(&mut docker(&["network", "rm", &self.network]));
+    }
 }

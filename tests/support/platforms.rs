@@ -141,11 +141,20 @@ impl Platform {
     pub async fn telegram() -> Platform {
         Platform::start(Kind::Telegram).await
     }
+    /// Telegram on another address of this machine (a Docker network's
+    /// gateway, for a bridge in a container), on a free port.
+    pub async fn telegram_on(ip: std::net::IpAddr) -> Platform {
+        Platform::start_on(Kind::Telegram, SocketAddr::new(ip, 0)).await
+    }
 
     async fn start(kind: Kind) -> Platform {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Platform::start_on(kind, ([127, 0, 0, 1], 0).into()).await
+    }
+
+    async fn start_on(kind: Kind, at: SocketAddr) -> Platform {
+        let listener = tokio::net::TcpListener::bind(at)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {at}: {e}"));
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             kind,
