@@ -3,6 +3,7 @@
 mod support {
     pub mod bridge;
     pub mod docker;
+    pub mod platform_rules;
     pub mod platforms;
     pub mod readme;
     pub mod receiver;
