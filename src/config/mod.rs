@@ -5,7 +5,7 @@
 //! only `NO_COLOR` (the bridge's own log colours) is read where it is used.
 
 mod docker;
-mod dotenv;
+pub mod dotenv;
 mod env;
 pub mod filter;
 mod receivers;
