@@ -19,5 +19,6 @@ mod layout;
 #[cfg(feature = "openwebui-e2e")]
 mod openwebui;
 mod rulepack;
+mod secrets;
 mod service;
 mod sinks;
