@@ -145,6 +145,7 @@ impl Platform {
     }
     /// Telegram on another address of this machine (a Docker network's
     /// gateway, for a bridge in a container), on a free port.
+    #[cfg_attr(not(feature = "image-tests"), allow(dead_code))]
     pub async fn telegram_on(ip: std::net::IpAddr) -> Platform {
         Platform::start_on(Kind::Telegram, SocketAddr::new(ip, 0)).await
     }
