@@ -17,6 +17,10 @@ const CUT_MARK: &[u8] = b" [owui-bridge: line truncated]";
 
 struct Partial {
     start: Cursor,
+    /// Where a restart must resume to read this line whole without taking
+    /// up the tail of a line already delivered: its start, or earlier when
+    /// the other stream's line was still arriving in parts when it began.
+    floor: Cursor,
     ts: DateTime<Utc>,
     buf: BytesMut,
     cut: bool,
@@ -111,8 +115,12 @@ impl Framer {
         let complete = text.ends_with(b"\n");
         let body = text.strip_suffix(b"\n").unwrap_or(text);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let other_floor = self.partial[1 - slot].as_ref().map(|p| p.floor);
         let part = self.partial[slot].get_or_insert_with(|| Partial {
             start: here,
+            floor: other_floor
+                .filter(|f| f.order_key() < here.order_key())
+                .unwrap_or(here),
             ts,
             buf: BytesMut::new(),
             cut: false,
@@ -137,11 +145,28 @@ impl Framer {
                     ts: Some(p.ts),
                     number: self.number,
                     start: p.start,
-                    end: next,
+                    end: self.resume_after(next),
                 });
             }
         }
         Ok(())
+    }
+}
+
+impl Framer {
+    /// Where reading may start again once the line ending before `next` is
+    /// taken: `next`, or earlier when the other stream's long line is still
+    /// arriving in parts — resuming past its first part would cut its head
+    /// off, and resuming between the parts of a line already taken would
+    /// make its tail a line of its own.
+    fn resume_after(&self, next: Cursor) -> Cursor {
+        self.partial
+            .iter()
+            .flatten()
+            .map(|p| p.floor)
+            .chain([next])
+            .min_by_key(Cursor::order_key)
+            .unwrap_or(next)
     }
 }
 
@@ -257,6 +282,27 @@ mod tests {
     }
 
     #[test]
+    fn a_line_arriving_in_parts_holds_the_resume_position_back() {
+        // stdout's long line has begun when a stderr line ends: a cut there
+        // must resume before stdout's first part, or its head is lost.
+        let mut out = Vec::new();
+        let mut f = Framer::new(None);
+        f.push(Stream::Stdout, format!("{T1} head-").as_bytes(), &mut out)
+            .unwrap();
+        f.push(Stream::Stderr, format!("{T1} short\n").as_bytes(), &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].end,
+            Cursor::Docker {
+                ts_ns: ns(T1),
+                seq: 0
+            },
+            "resume at the start of stdout's unfinished line"
+        );
+    }
+
+    #[test]
     fn over_long_lines_are_cut_without_splitting_characters() {
         let mut f = Framer::new(None);
         let chunk = "ệ".repeat(16 * 1024 / 3);
@@ -289,5 +335,157 @@ mod tests {
             f.push(Stream::Stdout, b"no timestamp here\n", &mut out),
             Err(FrameError::NoTimestamp)
         );
+    }
+
+    /// Any log (two streams, lines split into partial frames, timestamps that
+    /// repeat and cross whole seconds) read with connections cut anywhere and
+    /// re-attached as the follower does (Docker replays from the whole second
+    /// of the last line's `end`): every line comes out whole, exactly once per
+    /// start position, in order per stream.
+    mod every_line_once {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        struct Frame {
+            stream: Stream,
+            ts_ns: i64,
+            text: String,
+            last: bool,
+        }
+
+        fn stamp(ts_ns: i64) -> String {
+            DateTime::<Utc>::from_timestamp_nanos(ts_ns)
+                .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+                .to_string()
+        }
+
+        /// Lines `(stream, text)` and the log's frames, both streams merged.
+        fn log() -> impl Strategy<Value = (Vec<(Stream, String)>, Vec<Frame>)> {
+            let line = (
+                any::<bool>(),
+                0usize..40,
+                prop::collection::vec(0usize..40, 0..3),
+            );
+            (
+                prop::collection::vec(line, 1..24),
+                prop::collection::vec(any::<bool>(), 0..80),
+                prop::collection::vec(
+                    prop::sample::select(vec![0i64, 0, 1, 300_000_000, 1_000_000_000]),
+                    80,
+                ),
+            )
+                .prop_map(|(lines, merge, steps)| {
+                    let mut queues: [Vec<Frame>; 2] = [Vec::new(), Vec::new()];
+                    let mut texts = Vec::new();
+                    for (i, (err, len, cuts)) in lines.into_iter().enumerate() {
+                        let stream = if err { Stream::Stderr } else { Stream::Stdout };
+                        let text = format!("L{i}:{}", "x".repeat(len));
+                        // Split points strictly inside the text, then its end.
+                        let mut at: Vec<usize> = cuts
+                            .into_iter()
+                            .filter(|&c| c > 0 && c < text.len())
+                            .collect();
+                        at.sort_unstable();
+                        at.dedup();
+                        let mut from = 0;
+                        for cut in at.into_iter().chain([text.len()]) {
+                            queues[usize::from(err)].push(Frame {
+                                stream,
+                                ts_ns: 0,
+                                text: text[from..cut].to_string(),
+                                last: cut == text.len(),
+                            });
+                            from = cut;
+                        }
+                        texts.push((stream, text));
+                    }
+                    let mut frames = Vec::new();
+                    let [out, err] = queues;
+                    let (mut out, mut err) = (out.into_iter(), err.into_iter());
+                    let mut merge = merge.into_iter();
+                    loop {
+                        let take_err = merge.next().unwrap_or(false);
+                        let next = if take_err {
+                            err.next().or_else(|| out.next())
+                        } else {
+                            out.next().or_else(|| err.next())
+                        };
+                        match next {
+                            Some(f) => frames.push(f),
+                            None => break,
+                        }
+                    }
+                    let mut ts = 1_764_230_400_000_000_000i64; // 2025-11-27, a whole second
+                    for (f, step) in frames.iter_mut().zip(steps.into_iter().cycle()) {
+                        ts += step;
+                        f.ts_ns = ts;
+                    }
+                    (texts, frames)
+                })
+        }
+
+        fn payload(f: &Frame) -> Vec<u8> {
+            format!(
+                "{} {}{}",
+                stamp(f.ts_ns),
+                f.text,
+                if f.last { "\n" } else { "" }
+            )
+            .into_bytes()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn cuts_anywhere_lose_and_split_nothing(
+                (lines, frames) in log(),
+                cuts in prop::collection::vec(0usize..80, 0..5),
+            ) {
+                let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c < frames.len()).collect();
+                cuts.sort_unstable();
+                cuts.push(frames.len());
+                let mut framer = Framer::new(None);
+                let mut resume: Option<(i64, u32)> = None;
+                let mut got: Vec<Line> = Vec::new();
+                let mut from = 0;
+                for cut in cuts {
+                    for f in &frames[from..cut.max(from)] {
+                        let mut out = Vec::new();
+                        framer.push(f.stream, &payload(f), &mut out).unwrap();
+                        if let Some(Cursor::Docker { ts_ns, seq }) = out.last().map(|l| l.end) {
+                            resume = Some((ts_ns, seq));
+                        }
+                        got.extend(out);
+                    }
+                    // The connection is cut: attach again where the last line ended.
+                    framer.reattach(resume);
+                    let since = i64::from(Framer::since_secs(resume)) * 1_000_000_000;
+                    from = frames.iter().position(|f| f.ts_ns >= since).unwrap_or(frames.len());
+                    if cut == frames.len() {
+                        break;
+                    }
+                }
+                let mut by_start = std::collections::BTreeMap::new();
+                let mut per_stream: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+                for l in &got {
+                    let text = String::from_utf8(l.text.to_vec()).unwrap();
+                    match by_start.entry(l.start.order_key()) {
+                        std::collections::btree_map::Entry::Occupied(e) => {
+                            prop_assert_eq!(e.get(), &(l.stream, text.clone()), "one start, two lines");
+                        }
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert((l.stream, text.clone()));
+                            per_stream[usize::from(l.stream == Stream::Stderr)].push(text);
+                        }
+                    }
+                }
+                for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                    let want: Vec<&String> = lines.iter().filter(|(s, _)| *s == stream).map(|(_, t)| t).collect();
+                    let have: Vec<&String> = per_stream[i].iter().collect();
+                    prop_assert_eq!(have, want, "{:?}", stream);
+                }
+            }
+        }
     }
 }
