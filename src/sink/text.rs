@@ -169,7 +169,13 @@ impl Escaper {
             }
             start = at;
         }
-        let rest = text[start..].trim_start();
+        // White space after the mark goes, a whole cluster at a time: a space
+        // carrying a combining mark is one cluster, and the mark stays with it.
+        let rest = &text[start..];
+        let rest = rest
+            .grapheme_indices(true)
+            .find(|(_, g)| !g.chars().all(char::is_whitespace))
+            .map_or("", |(at, _)| &rest[at..]);
         let mut out = String::from(MARK);
         // Escaped after the mark: the first character is not at a line start
         // any more, so it never costs more than it did above.
@@ -299,6 +305,59 @@ mod tests {
                     let at = text.len() - rest.len();
                     assert!(text.ends_with(rest), "{max}: {rest:?}");
                     assert!(is_cluster_boundary(text, at), "{max}: {rest:?}");
+                }
+            }
+        }
+    }
+
+    /// Text made of the pieces clusters are built from, in any order, and any
+    /// character at all.
+    fn clustery_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            prop::sample::select(vec![
+                "a",
+                "e",
+                " ",
+                "\r",
+                "\n",
+                "\r\n",
+                "ệ",
+                "\u{0323}",
+                "\u{0302}",
+                "\u{0300}",
+                "न",
+                "\u{094D}",
+                "\u{093E}",
+                "\u{200D}",
+                "👩",
+                "💻",
+                "🏽",
+                "🇻",
+                "🇳",
+                "\u{FE0F}",
+                "\u{20E3}",
+                "1",
+                "\u{E0067}",
+                "\u{E007F}",
+                "🏴",
+            ])
+            .prop_map(str::to_string),
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        #[test]
+        fn no_cut_of_any_text_splits_a_cluster(text in clustery_text()) {
+            assert_clean_cuts(&PLAIN, &text);
+            for max in 1..=PLAIN.cost_of(&text) {
+                let f = PLAIN.fit_end(&text, max);
+                if let Some(rest) = f.text.strip_prefix(MARK) {
+                    proptest::prop_assert!(text.ends_with(rest));
+                    proptest::prop_assert!(is_cluster_boundary(&text, text.len() - rest.len()));
                 }
             }
         }
