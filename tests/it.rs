@@ -16,6 +16,7 @@ mod first_hour;
 #[cfg(feature = "image-tests")]
 mod image;
 mod layout;
+mod load;
 #[cfg(feature = "openwebui-e2e")]
 mod openwebui;
 mod rulepack;
