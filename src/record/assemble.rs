@@ -116,6 +116,9 @@ impl Assembler {
             }
             (None, _) => {}
         }
+        // A line is capped in bytes before decoding; replacing invalid bytes
+        // can make it up to three times longer, so the record is capped too.
+        let text = within(text, self.cfg.max_bytes);
         let mut buf = match self.pool.pop() {
             Some(b) => {
                 self.pool_bytes -= b.capacity();
@@ -230,6 +233,18 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// The longest prefix of `text` within `max` bytes that ends on a character.
+fn within(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn append(p: &mut Pending, cfg: &AssembleConfig, text: &str, end: Cursor, now: Instant) {
     p.last_push = now;
     p.rec.end = end;
@@ -296,6 +311,28 @@ mod tests {
         assert_eq!(recs[0].start, Cursor::Offset(0));
         assert_eq!(recs[1].first_line, 5);
         assert!(recs[0].text.ends_with("ValueError: bad"));
+    }
+
+    #[test]
+    fn invalid_bytes_never_grow_a_record_past_its_cap() {
+        // Found by fuzzing: a line of invalid UTF-8 within the line cap grew
+        // threefold when each byte became U+FFFD.
+        let cfg = AssembleConfig::default();
+        let max = cfg.max_bytes;
+        let mut raw = b"2026-11-27 08:01:50.446 | ERROR    | x:y:1 - ".to_vec();
+        raw.resize(max, 0xff);
+        let line = Line {
+            text: Bytes::from(raw),
+            stream: Stream::Stdout,
+            ts: None,
+            number: 1,
+            start: Cursor::Offset(0),
+            end: Cursor::Offset(max as u64 + 1),
+        };
+        let recs = assemble(cfg, &[line]);
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].text.len() <= max, "{} bytes", recs[0].text.len());
+        assert!(recs[0].text.ends_with('\u{FFFD}'), "cut on a character");
     }
 
     #[test]
