@@ -37,16 +37,7 @@ work="$target_dir/bench"
 mkdir -p "$work"
 
 # The image the container tests use: busybox, imported (there may be no registry).
-image=owui-bridge-test/busybox:1
-if ! docker image inspect "$image" >/dev/null 2>&1; then
-  [ -x /bin/busybox ] || { echo "bench.sh: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 2; }
-  root=$(mktemp -d)
-  mkdir -p "$root/bin"
-  cp /bin/busybox "$root/bin/busybox"
-  for tool in sh echo sleep cat printf seq head tr; do ln -s busybox "$root/bin/$tool"; done
-  tar -C "$root" -c . | docker import - "$image" >/dev/null
-  rm -rf "$root"
-fi
+scripts/test-image.sh
 
 log="$work/openwebui-debug-${mb}mb.log"
 [ -s "$log" ] || python3 benches/data/make_debug_log.py --out "$log" --mb "$mb" >&2

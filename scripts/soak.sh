@@ -20,15 +20,6 @@ command -v docker >/dev/null || { echo "soak.sh: docker is missing" >&2; exit 2;
 cargo build --release --locked --bin owui-bridge >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 
-image=owui-bridge-test/busybox:1
-if ! docker image inspect "$image" >/dev/null 2>&1; then
-  [ -x /bin/busybox ] || { echo "soak.sh: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 2; }
-  root=$(mktemp -d)
-  mkdir -p "$root/bin"
-  cp /bin/busybox "$root/bin/busybox"
-  for tool in sh echo sleep cat printf seq head tr; do ln -s busybox "$root/bin/$tool"; done
-  tar -C "$root" -c . | docker import - "$image" >/dev/null
-  rm -rf "$root"
-fi
+scripts/test-image.sh
 
 exec python3 scripts/soak.py --binary "$target_dir/release/owui-bridge" --minutes "$minutes" "$@"
