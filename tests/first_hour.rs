@@ -65,22 +65,14 @@ async fn a_loop_through_another_address_is_cut_at_the_first_round() {
     let port = free_port();
     let url = format!("http://{lan_ip}:{port}/api/v1/webhook");
     let listen = format!("0.0.0.0:{port}");
-    let mut cmd = s.command(
-        &[
-            "run",
-            "--source",
-            &format!("file:{}", s.path("empty.log").display()),
-        ],
+    let _bridge = s.serve(
+        &listen,
         &[
             ("WEBHOOK_URL", url.as_str()),
             ("WEBHOOK_SECRET", SECRET),
             ("WEBHOOK_TIMEOUT", "2"),
         ],
     );
-    cmd.env("BRIDGE_LISTEN", &listen)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(s.path("bridge.log")).unwrap());
-    let _bridge = KillOnDrop(cmd.spawn().unwrap());
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
@@ -150,15 +142,6 @@ fn lan_ip() -> std::net::IpAddr {
 }
 
 /// A bridge started by hand, killed when the test ends however it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Chat platforms' addresses pasted into WEBHOOK_URL are refused with the
 /// variable they belong in; a Telegram token is never printed.
 #[test]
@@ -318,22 +301,14 @@ async fn the_seed_curl_test_says_which_sinks_took_it() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let url = rx.url();
-    let mut cmd = s.command(
-        &[
-            "run",
-            "--source",
-            &format!("file:{}", s.path("empty.log").display()),
-        ],
+    let _bridge = s.serve(
+        &listen,
         &[
             ("WEBHOOK_URL", url.as_str()),
             ("WEBHOOK_SECRET", SECRET),
             ("WEBHOOK_EVENTS", "user.created,file.uploaded,chat.created"),
         ],
     );
-    cmd.env("BRIDGE_LISTEN", &listen)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(s.path("bridge.log")).unwrap());
-    let _bridge = KillOnDrop(cmd.spawn().unwrap());
     let http = reqwest::Client::new();
     let mut answer = None;
     for _ in 0..200 {

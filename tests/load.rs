@@ -92,21 +92,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn inbound_endpoint_under_load_accepts_only_what_it_should_and_loses_nothing_it_answered() {
     let s = Scratch::new();
     let rx = Receiver::start(SECRET).await;
-    let log = s.path("empty.log");
-    std::fs::write(&log, "").unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let source = format!("file:{}", log.display());
     let url = rx.url();
-    let env = [
-        ("WEBHOOK_URL", url.as_str()),
-        ("WEBHOOK_SECRET", SECRET),
-        ("BRIDGE_LISTEN", listen.as_str()),
-    ];
-    let bridge = s.spawn(&["run", "--source", &source], &env, "bridge.log");
-    assert!(
-        bridge.wait_for_log("HTTP endpoint listening", Duration::from_secs(15)),
-        "{}",
-        bridge.log_text()
+    let bridge = s.serve(
+        &listen,
+        &[("WEBHOOK_URL", url.as_str()), ("WEBHOOK_SECRET", SECRET)],
     );
     let pid = bridge.child.id();
 

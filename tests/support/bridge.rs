@@ -62,6 +62,31 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `run` on an empty log file with the HTTP endpoint on `listen`
+    /// (`host:port`), once the endpoint accepts connections; stderr goes to
+    /// `bridge.log`.
+    pub fn serve(&self, listen: &str, env: &[(&str, &str)]) -> Running {
+        let log = self.path("empty.log");
+        std::fs::write(&log, "").expect("empty log");
+        let source = format!("file:{}", log.display());
+        let mut env = env.to_vec();
+        env.push(("BRIDGE_LISTEN", listen));
+        let bridge = self.spawn(&["run", "--source", &source], &env, "bridge.log");
+        let port = listen.rsplit(':').next().expect("host:port");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "the endpoint never came up: {}",
+                bridge.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bridge
+    }
+}
+
 pub struct Running {
     pub child: Child,
     pub log: PathBuf,
