@@ -7,7 +7,7 @@
 # 429/500, and the state disk (a tmpfs) filled. Prints lines printed, expected/
 # delivered/lost/redelivered/order breaks per sink, peak RSS, CPU and the faults.
 #
-# Usage: scripts/soak.sh [MINUTES, default 10] [--seed N] [--every SECONDS]
+# Usage: scripts/soak.sh [MINUTES, default 10] [--seed N] [--every SECONDS] [--faults kill9,disk_full,…]
 # Needs root (it mounts a tmpfs for the state directory), Docker, python3,
 # /bin/busybox (apt-get install busybox-static). Exit 1 on any loss.
 set -euo pipefail
