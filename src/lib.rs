@@ -13,11 +13,12 @@
 //!
 //! `pipeline` connects source → outbox (for `run` and `test-rules` alike);
 //! `config` owns the environment; `secret` how secrets are kept and shown;
+//! `memory` gives back what the rule loading briefly needed;
 //! `cli` the command line; `server` the HTTP endpoint; `metrics` and `health`
 //! what it reports; `app` runs the commands, one module each.
 //!
 //! Dependencies follow the data path: a module uses only those before it in
-//! this order — `secret metrics health shutdown config telemetry record event
+//! this order — `secret memory metrics health shutdown config telemetry record event
 //! rules source outbox sink pipeline server cli app` (checked by a test).
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod health;
+pub mod memory;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// The order of `src/lib.rs`: each module may use only those before it.
 const ORDER: &[&str] = &[
     "secret",
+    "memory",
     "metrics",
     "health",
     "shutdown",

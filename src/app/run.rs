@@ -51,6 +51,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Fail> {
     } else {
         Some(Outbox::open(&cfg.state_dir).map_err(|e| Fail::usage(e.to_string()))?)
     };
+    crate::memory::give_back();
     runtime()?.block_on(run_async(cfg, rules, source, sinks, outbox))
 }
 

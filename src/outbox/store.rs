@@ -26,8 +26,9 @@ const FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("families");
 const RECENT_FOR_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// redb's page cache: the queues are read front to back once, so a small
-/// cache does (the default grows to a gigabyte).
-const CACHE_BYTES: usize = 2 << 20;
+/// cache does (the default grows to a gigabyte); every byte of it is
+/// resident memory once the outbox has been busy.
+const CACHE_BYTES: usize = 512 << 10;
 
 /// One change to the outbox.
 #[derive(Debug)]
