@@ -285,6 +285,12 @@ impl Pipeline {
         let mut records = std::mem::take(&mut self.records);
         for line in lines {
             self.assembler.push(line, now, &mut |r| records.push(r));
+            // Matched as soon as it is complete: its buffer is back in the
+            // assembler's pool before the next line needs one, so records
+            // cost no allocation however many lines a read brings.
+            if !records.is_empty() {
+                self.process(&mut records);
+            }
         }
         if let Some(last) = lines.last() {
             self.read_to = Some(last.end);
@@ -292,7 +298,6 @@ impl Pipeline {
         self.stats.lines += lines.len() as u64;
         Metrics::add(&METRICS.lines, lines.len() as u64);
         self.dirty |= !lines.is_empty();
-        self.process(&mut records);
         self.records = records;
     }
 
