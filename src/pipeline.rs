@@ -278,6 +278,8 @@ impl Pipeline {
             .collect();
         self.correlator.keep_families(&remembered);
         self.rules = new;
+        // The old rules are gone now (unless held events still need them).
+        crate::memory::give_back();
     }
 
     pub fn feed(&mut self, lines: &[Line]) {

@@ -89,7 +89,6 @@ pub async fn watch_rules(
                 );
                 METRICS.set_rules_loaded(new.rules().len());
                 let _ = tx.send(Arc::new(new));
-                crate::memory::give_back();
             }
             Err(e) => {
                 Metrics::add(&METRICS.rule_reload_errors, 1);
