@@ -26,6 +26,10 @@ use crate::source::{file, stdin, Input, SourceSpec, Start};
 /// How long shutdown waits for in-flight work before leaving it to the outbox.
 const DRAIN: Duration = Duration::from_secs(8);
 
+/// Batches of lines (one read each) between a file or stdin source and its
+/// pipeline: enough to keep both busy, few enough to bound memory.
+const IN_FLIGHT: usize = 2;
+
 type PipelineTask = tokio::task::JoinHandle<Result<Stats, OutboxError>>;
 
 pub(super) fn run(args: RunArgs) -> Result<ExitCode, Fail> {
@@ -166,7 +170,7 @@ async fn run_async(
         return Ok(ExitCode::SUCCESS);
     }
 
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let (key, origin, source_task) = match &source {
         SourceSpec::File(path) => {
             let key = format!("file:{}", path.display());
