@@ -244,7 +244,7 @@ impl Pipeline {
             tokio::select! {
                 batch = rx.recv() => match batch {
                     Some(Input::Lines(lines)) => self.feed(&lines),
-                    Some(Input::Record(rec)) => self.process(&mut vec![rec]),
+                    Some(Input::Record(rec)) => self.process(&mut vec![rec], self.clock.now()),
                     Some(Input::Attach(origin)) => self.origin = origin,
                     None => {
                         self.finish(Ending::EndOfInput);
@@ -268,7 +268,7 @@ impl Pipeline {
     fn swap_rules(&mut self, new: Arc<RuleSet>) {
         let mut records = std::mem::take(&mut self.records);
         self.assembler.flush_all(&mut |r| records.push(r));
-        self.process(&mut records);
+        self.process(&mut records, self.clock.now());
         self.records = records;
         self.assembler = Assembler::new(new.assemble_config().clone());
         let remembered = new
@@ -291,7 +291,7 @@ impl Pipeline {
             // assembler's pool before the next line needs one, so records
             // cost no allocation however many lines a read brings.
             if !records.is_empty() {
-                self.process(&mut records);
+                self.process(&mut records, now);
             }
         }
         if let Some(last) = lines.last() {
@@ -308,15 +308,16 @@ impl Pipeline {
         let mut records = std::mem::take(&mut self.records);
         self.assembler.flush_due(now, &mut |r| records.push(r));
         self.dirty |= !records.is_empty();
-        self.process(&mut records);
+        self.process(&mut records, now);
         self.records = records;
         self.correlator.expire_by_clock(now, &mut self.ready);
         self.emit_ready(None);
     }
 
-    fn process(&mut self, records: &mut Vec<Record>) {
+    /// Matches `records`; `now` is the caller's reading of the clock, taken
+    /// once per batch rather than once per record.
+    fn process(&mut self, records: &mut Vec<Record>, now: Instant) {
         let rules = self.rules.clone();
-        let now = self.clock.now();
         Metrics::add(&METRICS.records, records.len() as u64);
         for rec in records.drain(..) {
             self.stats.records += 1;
@@ -454,7 +455,7 @@ impl Pipeline {
         if ending == Ending::EndOfInput {
             let mut records = std::mem::take(&mut self.records);
             self.assembler.flush_all(&mut |r| records.push(r));
-            self.process(&mut records);
+            self.process(&mut records, self.clock.now());
         }
         // Held events go out now, without the data they waited for: a stdin
         // source cannot re-read them after a restart.
