@@ -3,10 +3,14 @@
 //! correlation, threshold and cooldown — with a report for output, so it
 //! predicts what `run` sends; memory is bounded by the longest record, not
 //! the file. Time is the log's own: a replay never waits on the clock.
+//!
+//! As in `run`, one thread reads and splits lines while another assembles
+//! and matches them, so a big log takes both cores.
 
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,11 +18,14 @@ use super::{load_rules, run_rules, Fail};
 use crate::cli::TestRulesArgs;
 use crate::config::{Language, RuleSources};
 use crate::pipeline::{Clock, Ending, Output, Pipeline, Report};
-use crate::record::{Origin, Stream};
+use crate::record::{Line, Origin, Stream};
 use crate::source::lines::LineSplitter;
 
 /// Bytes read at a time.
 const CHUNK: usize = 256 * 1024;
+/// Batches of lines (one read each) between the reading thread and the
+/// pipeline: enough to keep both busy, few enough to bound memory.
+const IN_FLIGHT: usize = 4;
 
 pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
     let rules = if args.rules.is_empty() {
@@ -27,9 +34,9 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         load_rules(&RuleSources::only(&args.rules))?
     };
     let rules = Arc::new(rules);
-    let mut input: Box<dyn Read> = match args.file.as_deref() {
-        None => Box::new(std::io::stdin().lock()),
-        Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
+    let input: Box<dyn Read + Send> = match args.file.as_deref() {
+        None => Box::new(std::io::stdin()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin()),
         Some(p) => Box::new(
             std::fs::File::open(p)
                 .map_err(|e| Fail::usage(format!("cannot read {}: {e}", p.display())))?,
@@ -45,23 +52,14 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         Clock::Frozen(Instant::now()),
         Language::default(),
     );
-    let mut splitter = LineSplitter::new(Stream::File, 0, None);
-    let mut buf = vec![0u8; CHUNK];
-    let mut lines = Vec::new();
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Fail::runtime(format!("cannot read the log: {e}"))),
-        };
-        lines.clear();
-        splitter.push(&buf[..n], &mut lines);
-        pipeline.feed(&lines);
-    }
-    lines.clear();
-    splitter.finish(&mut lines);
-    pipeline.feed(&lines);
+    let (tx, batches) = sync_channel(IN_FLIGHT);
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_lines(input, tx));
+        for batch in batches {
+            pipeline.feed(&batch?);
+        }
+        Ok::<(), Fail>(())
+    })?;
     pipeline.finish(Ending::EndOfInput);
     let stats = pipeline.stats;
     let Output::Report(report) = pipeline.into_output() else {
@@ -82,4 +80,30 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
         eprintln!("  {:width$}  {n:>6}  {}", rule.id, rule.event);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `input` to its end and sends its lines, one batch per read; a read
+/// error is sent last.
+fn read_lines(mut input: Box<dyn Read + Send>, tx: SyncSender<Result<Vec<Line>, Fail>>) {
+    let mut splitter = LineSplitter::new(Stream::File, 0, None);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Err(Fail::runtime(format!("cannot read the log: {e}"))));
+                return;
+            }
+        };
+        let mut lines = Vec::new();
+        splitter.push(&buf[..n], &mut lines);
+        if tx.send(Ok(lines)).is_err() {
+            return;
+        }
+    }
+    let mut lines = Vec::new();
+    splitter.finish(&mut lines);
+    let _ = tx.send(Ok(lines));
 }
