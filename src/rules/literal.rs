@@ -250,7 +250,9 @@ fn minimize(lits: &mut Vec<Vec<u8>>) {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
+    // Literals are short: comparing windows costs less than setting up a
+    // memmem searcher, which loading the rules did thousands of times.
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Higher is better: the longest shortest literal, then the fewest literals.

@@ -103,6 +103,39 @@ pub struct Hit {
     pub data: Vec<(String, String)>,
 }
 
+/// Each rule's required literal sets, in rule order. Extracting them is
+/// most of the work of loading rules, and rules are independent, so it is
+/// shared out over the cores (the calling thread takes a share too).
+fn literal_sets_of(rules: &[Rule]) -> Vec<Vec<Vec<Vec<u8>>>> {
+    let patterns: Vec<&str> = rules.iter().map(|r| r.regex.as_str()).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, patterns.len().max(1));
+    let share = |t: usize| -> Vec<(usize, Vec<Vec<Vec<u8>>>)> {
+        patterns
+            .iter()
+            .enumerate()
+            .skip(t)
+            .step_by(threads)
+            .map(|(i, p)| (i, required_literal_sets(p)))
+            .collect()
+    };
+    let mut out = vec![Vec::new(); patterns.len()];
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|t| scope.spawn(move || share(t)))
+            .collect();
+        let mine = share(0);
+        let theirs = others
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        for (i, sets) in mine.into_iter().chain(theirs) {
+            out[i] = sets;
+        }
+    });
+    out
+}
+
 /// Remembered data nobody waits for is stored only when some rule can
 /// `recall` its key family: audit lines for every request would otherwise
 /// pile up in memory for nothing.
@@ -185,8 +218,7 @@ impl RuleSet {
         let mut first_sets: Vec<Vec<u8>> = Vec::new();
         let mut need = vec![0u8; rules.len()];
         let mut always = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            let sets = required_literal_sets(r.regex.as_str());
+        for (i, sets) in literal_sets_of(&rules).into_iter().enumerate() {
             if sets.is_empty() {
                 always.push(i);
                 continue;
