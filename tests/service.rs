@@ -257,14 +257,24 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
     // Metrics move as events flow.
     append(&log, &[upload_line(1, "203.0.113.9")]);
     rx.wait_for_accepted(4, Duration::from_secs(10)).await;
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The receiver has answered; the bridge counts the delivery once it has
+    // read that answer and marked the event done, a moment later.
+    let delivered = "owui_bridge_deliveries_total{sink=\"webhook\",outcome=\"delivered\"} 4";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(delivered) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         text.contains("owui_bridge_events_total{event=\"file.uploaded\"} 1"),
         "{text}"
@@ -274,10 +284,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
         "{text}"
     );
     assert!(text.contains("owui_bridge_lines_total 1"), "{text}");
-    assert!(
-        text.contains("owui_bridge_deliveries_total{sink=\"webhook\",outcome=\"delivered\"} 4"),
-        "{text}"
-    );
+    assert!(text.contains(delivered), "{text}");
     assert!(
         text.contains("owui_bridge_outbox_pending{sink=\"webhook\"} 0"),
         "{text}"
