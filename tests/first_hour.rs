@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::bridge::{free_port, Scratch};
+use crate::support::bridge::{free_port, metrics_text, Scratch};
 use crate::support::platforms::{telegram_view, Platform, TELEGRAM_TOKEN};
 use crate::support::receiver::Receiver;
 
@@ -99,14 +99,7 @@ async fn a_loop_through_another_address_is_cut_at_the_first_round() {
         .unwrap();
     assert_eq!(r.status(), 202);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&http, &base).await;
     assert!(
         metrics.contains("owui_bridge_inbound_webhooks_total 1\n"),
         "queued again: {metrics}"

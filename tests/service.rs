@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::bridge::{append, free_port, upload_line, Scratch};
+use crate::support::bridge::{append, free_port, metrics_text, upload_line, Scratch};
 use crate::support::receiver::{Receiver, Reply};
 
 const SECRET: &str = "service-test-secret";
@@ -262,14 +262,7 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
     let delivered = "owui_bridge_deliveries_total{sink=\"webhook\",outcome=\"delivered\"} 4";
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let text = loop {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&http, &base).await;
         if text.contains(delivered) || std::time::Instant::now() > deadline {
             break text;
         }

@@ -236,6 +236,15 @@ mod tests {
         (rx, stop, task)
     }
 
+    /// The source ends cleanly within a few polls.
+    async fn assert_stops(task: tokio::task::JoinHandle<Result<(), SourceError>>) {
+        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "the source did not stop: {ended:?}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn follows_appends_truncation_and_rotation_then_stops() {
         let dir = tempfile::tempdir().unwrap();
@@ -284,11 +293,7 @@ mod tests {
         );
 
         stop.send(true).unwrap();
-        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(
-            matches!(ended, Ok(Ok(Ok(())))),
-            "the source did not stop: {ended:?}"
-        );
+        assert_stops(task).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +306,7 @@ mod tests {
         let (mut rx, stop, task) = start(&path, Start::Checkpoint(Cursor::File { ino, offset: 5 }));
         assert_eq!(texts(&take(&mut rx, 1).await), ["not yet"]);
         stop.send(true).unwrap();
-        task.await.unwrap().unwrap();
+        assert_stops(task).await;
 
         // A checkpoint from another file (rotated while the bridge was down) means this one is new.
         let other = Cursor::File {
@@ -311,7 +316,7 @@ mod tests {
         let (mut rx, stop, task) = start(&path, Start::Checkpoint(other));
         assert_eq!(texts(&take(&mut rx, 2).await), ["seen", "not yet"]);
         stop.send(true).unwrap();
-        task.await.unwrap().unwrap();
+        assert_stops(task).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,10 +328,6 @@ mod tests {
         std::fs::write(&path, "hello\n").unwrap();
         assert_eq!(texts(&take(&mut rx, 1).await), ["hello"]);
         drop(rx);
-        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(
-            matches!(ended, Ok(Ok(Ok(())))),
-            "the source did not stop: {ended:?}"
-        );
+        assert_stops(task).await;
     }
 }
