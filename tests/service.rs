@@ -47,6 +47,24 @@ async fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     None
 }
 
+/// `/readyz` once the source has started: until its first attempt the
+/// bridge answers "starting", whatever the source will find.
+async fn readiness_once_started(
+    http: &reqwest::Client,
+    base: &str,
+) -> (reqwest::StatusCode, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        if !body.contains("starting") || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_edits_take_effect_without_restart_and_broken_edits_keep_the_old_rules() {
     let s = Scratch::new();
@@ -173,9 +191,9 @@ async fn http_endpoint_health_metrics_and_the_inbound_webhook() {
 
     let r = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.get(format!("{base}/readyz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let ready: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let (status, reason) = readiness_once_started(&http, &base).await;
+    assert_eq!(status, 200);
+    let ready: serde_json::Value = serde_json::from_str(&reason).unwrap();
     assert_eq!(ready["ready"], true);
     assert!(ready["source"].as_str().unwrap().contains("following file"));
 
@@ -325,13 +343,9 @@ async fn inbound_webhook_is_disabled_without_a_secret() {
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("set WEBHOOK_SECRET"));
     // Waiting for a log file that does not exist: alive, but not ready, with the reason.
-    let r = http
-        .get(format!("http://{listen}/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    assert!(r.text().await.unwrap().contains("does not exist yet"));
+    let (status, reason) = readiness_once_started(&http, &format!("http://{listen}")).await;
+    assert_eq!(status, 503);
+    assert!(reason.contains("does not exist yet"), "{reason}");
     let r = http
         .get(format!("http://{listen}/healthz"))
         .send()
