@@ -81,23 +81,27 @@ impl Assembler {
 
     /// Feeds one line; calls `out` for each record this line completes.
     pub fn push(&mut self, line: &Line, now: Instant, out: &mut impl FnMut(Record)) {
-        let lossy;
-        let text = match std::str::from_utf8(&line.text) {
-            Ok(t) => t,
-            Err(_) => {
-                lossy = String::from_utf8_lossy(&line.text);
-                &*lossy
+        let (lossy, plain);
+        let text = match line.plain_text() {
+            Some(text) => text.strip_suffix('\r').unwrap_or(text),
+            None => {
+                let text = match std::str::from_utf8(line.text()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        lossy = String::from_utf8_lossy(line.text());
+                        &*lossy
+                    }
+                };
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                // Open WebUI run with a TTY (`docker run -t`, compose `tty: true`) colours its
+                // lines; rules are written for the plain text.
+                if memchr::memchr(0x1b, text.as_bytes()).is_some() {
+                    plain = strip_ansi(text);
+                    plain.as_str()
+                } else {
+                    text
+                }
             }
-        };
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        // Open WebUI run with a TTY (`docker run -t`, compose `tty: true`) colours its
-        // lines; rules are written for the plain text.
-        let plain;
-        let text = if memchr::memchr(0x1b, text.as_bytes()).is_some() {
-            plain = strip_ansi(text);
-            plain.as_str()
-        } else {
-            text
         };
         let starts = match &self.cfg.start {
             None => true,
@@ -271,14 +275,14 @@ mod tests {
             .map(|(i, l)| {
                 let start = off;
                 off += l.len() as u64 + 1;
-                Line {
-                    text: Bytes::copy_from_slice(l.as_bytes()),
+                Line::new(
+                    Bytes::copy_from_slice(l.as_bytes()),
                     stream,
-                    ts: None,
-                    number: i as u64 + 1,
-                    start: Cursor::Offset(start),
-                    end: Cursor::Offset(off),
-                }
+                    None,
+                    i as u64 + 1,
+                    Cursor::Offset(start),
+                    Cursor::Offset(off),
+                )
             })
             .collect()
     }
@@ -321,14 +325,14 @@ mod tests {
         let max = cfg.max_bytes;
         let mut raw = b"2026-11-27 08:01:50.446 | ERROR    | x:y:1 - ".to_vec();
         raw.resize(max, 0xff);
-        let line = Line {
-            text: Bytes::from(raw),
-            stream: Stream::Stdout,
-            ts: None,
-            number: 1,
-            start: Cursor::Offset(0),
-            end: Cursor::Offset(max as u64 + 1),
-        };
+        let line = Line::new(
+            Bytes::from(raw),
+            Stream::Stdout,
+            None,
+            1,
+            Cursor::Offset(0),
+            Cursor::Offset(max as u64 + 1),
+        );
         let recs = assemble(cfg, &[line]);
         assert_eq!(recs.len(), 1);
         assert!(recs[0].text.len() <= max, "{} bytes", recs[0].text.len());
@@ -438,8 +442,14 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_replaced_and_cr_stripped() {
-        let mut l = lines("x", Stream::File).remove(0);
-        l.text = Bytes::from_static(b"caf\xe9 au lait\r");
+        let l = Line::new(
+            Bytes::from_static(b"caf\xe9 au lait\r"),
+            Stream::File,
+            None,
+            1,
+            Cursor::Offset(0),
+            Cursor::Offset(14),
+        );
         let recs = assemble(AssembleConfig::default(), &[l]);
         assert_eq!(recs[0].text, "caf\u{fffd} au lait");
     }

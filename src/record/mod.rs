@@ -1,19 +1,20 @@
 //! Records: the unit rules see. A record is one log entry — a single line, or a
 //! header line with its continuation lines (a traceback) — from one stream.
 //!
-//! `Line` is what a source hands over; `assemble` turns lines into records;
+//! `line::Line` is what a source hands over; `assemble` turns lines into records;
 //! `origin` says where they came from; `time` reads when they were logged.
 
 pub mod assemble;
+mod line;
 pub mod origin;
 mod start;
 pub mod time;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use assemble::{AssembleConfig, Assembler};
+pub use line::Line;
 pub use origin::Origin;
 
 /// Which output of the followed program a line came from.
@@ -65,20 +66,6 @@ impl Cursor {
             Cursor::Docker { ts_ns, seq } => (ts_ns, u64::from(seq)),
         }
     }
-}
-
-/// One line from a source, without its line ending.
-#[derive(Debug, Clone)]
-pub struct Line {
-    pub text: Bytes,
-    pub stream: Stream,
-    /// When the program wrote it, if the source knows (Docker does).
-    pub ts: Option<DateTime<Utc>>,
-    /// 1-based number of the line in the source, for people (`test-rules`).
-    pub number: u64,
-    /// Where this line starts and where the next one starts.
-    pub start: Cursor,
-    pub end: Cursor,
 }
 
 /// A complete record handed to the rules.

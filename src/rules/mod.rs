@@ -850,14 +850,14 @@ stream = "stdout"
         let mut recs = Vec::new();
         let mut off = 0u64;
         for (i, l) in log.split(|&b| b == b'\n').enumerate() {
-            let line = crate::record::Line {
-                text: bytes::Bytes::copy_from_slice(l),
-                stream: [Stream::File, Stream::Stdout, Stream::Stderr][i % 3],
-                ts: None,
-                number: i as u64 + 1,
-                start: Cursor::Offset(off),
-                end: Cursor::Offset(off + l.len() as u64 + 1),
-            };
+            let line = crate::record::Line::new(
+                bytes::Bytes::copy_from_slice(l),
+                [Stream::File, Stream::Stdout, Stream::Stderr][i % 3],
+                None,
+                i as u64 + 1,
+                Cursor::Offset(off),
+                Cursor::Offset(off + l.len() as u64 + 1),
+            );
             off += l.len() as u64 + 1;
             asm.push(&line, now, &mut |r| recs.push(r));
         }

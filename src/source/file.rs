@@ -203,7 +203,7 @@ mod tests {
                 Ok(Some(Input::Lines(batch))) => got.extend(
                     batch
                         .iter()
-                        .map(|l| (String::from_utf8_lossy(&l.text).into_owned(), l.start)),
+                        .map(|l| (String::from_utf8_lossy(l.text()).into_owned(), l.start)),
                 ),
                 Ok(Some(other)) => panic!("a file source sent {other:?}"),
                 Ok(None) | Err(_) => break,

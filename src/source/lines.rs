@@ -100,14 +100,7 @@ impl LineSplitter {
             Some(_) => (self.cursor(start), self.cursor(self.offset)),
             None => (Cursor::Line(self.number), Cursor::Line(self.number + 1)),
         };
-        out.push(Line {
-            text,
-            stream: self.stream,
-            ts: None,
-            number: self.number,
-            start,
-            end,
-        });
+        out.push(Line::new(text, self.stream, None, self.number, start, end));
     }
 }
 
@@ -125,7 +118,7 @@ mod tests {
         out.into_iter()
             .map(|l| {
                 (
-                    String::from_utf8_lossy(&l.text).into_owned(),
+                    String::from_utf8_lossy(l.text()).into_owned(),
                     l.number,
                     l.start,
                 )

@@ -139,14 +139,14 @@ impl Framer {
         if complete {
             if let Some(p) = self.partial[slot].take() {
                 self.number += 1;
-                out.push(Line {
-                    text: Bytes::from(p.buf),
+                out.push(Line::new(
+                    Bytes::from(p.buf),
                     stream,
-                    ts: Some(p.ts),
-                    number: self.number,
-                    start: p.start,
-                    end: self.resume_after(next),
-                });
+                    Some(p.ts),
+                    self.number,
+                    p.start,
+                    self.resume_after(next),
+                ));
             }
         }
         Ok(())
@@ -200,7 +200,7 @@ mod tests {
             .map(|l| {
                 (
                     l.stream,
-                    String::from_utf8_lossy(&l.text).into_owned(),
+                    String::from_utf8_lossy(l.text()).into_owned(),
                     l.start,
                 )
             })
@@ -314,9 +314,9 @@ mod tests {
         f.push(Stream::Stdout, format!("{T1} end\n").as_bytes(), &mut out)
             .unwrap();
         assert_eq!(out.len(), 1);
-        let text = std::str::from_utf8(&out[0].text).expect("still valid UTF-8");
+        let text = std::str::from_utf8(out[0].text()).expect("still valid UTF-8");
         assert!(text.ends_with("[owui-bridge: line truncated]"));
-        assert!(out[0].text.len() <= MAX_LINE + CUT_MARK.len());
+        assert!(out[0].text().len() <= MAX_LINE + CUT_MARK.len());
     }
 
     #[test]
@@ -469,7 +469,7 @@ mod tests {
                 let mut by_start = std::collections::BTreeMap::new();
                 let mut per_stream: [Vec<String>; 2] = [Vec::new(), Vec::new()];
                 for l in &got {
-                    let text = String::from_utf8(l.text.to_vec()).unwrap();
+                    let text = String::from_utf8(l.text().to_vec()).unwrap();
                     match by_start.entry(l.start.order_key()) {
                         std::collections::btree_map::Entry::Occupied(e) => {
                             prop_assert_eq!(e.get(), &(l.stream, text.clone()), "one start, two lines");
