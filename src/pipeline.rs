@@ -284,16 +284,19 @@ impl Pipeline {
 
     pub fn feed(&mut self, lines: &[Line]) {
         let now = self.clock.now();
+        let rules = self.rules.clone();
+        let before = self.stats.records;
         let mut records = std::mem::take(&mut self.records);
         for line in lines {
             self.assembler.push(line, now, &mut |r| records.push(r));
             // Matched as soon as it is complete: its buffer is back in the
             // assembler's pool before the next line needs one, so records
             // cost no allocation however many lines a read brings.
-            if !records.is_empty() {
-                self.process(&mut records, now);
+            for rec in records.drain(..) {
+                self.process_record(&rules, rec, now);
             }
         }
+        Metrics::add(&METRICS.records, self.stats.records - before);
         if let Some(last) = lines.last() {
             self.read_to = Some(last.end);
         }
@@ -320,32 +323,39 @@ impl Pipeline {
         let rules = self.rules.clone();
         Metrics::add(&METRICS.records, records.len() as u64);
         for rec in records.drain(..) {
-            self.stats.records += 1;
-            self.correlator
-                .begin_record(|| logged_at(&rec), now, &mut self.ready);
-            self.hits.clear();
-            rules.matches(&rec, &mut self.scratch, &mut self.hits);
-            if self.hits.is_empty() {
-                self.stats.unmatched += 1;
-                if let Output::Report(r) = &mut self.output {
-                    r.unmatched(&rec);
-                }
-            } else {
-                let at = logged_at(&rec);
-                for hit in self.hits.drain(..) {
-                    let rule = &rules.rules()[hit.rule];
-                    self.stats.hits += u64::from(rule.fires);
-                    let held = || Held {
-                        rules: rules.clone(),
-                        rec: rec.clone(),
-                    };
-                    self.correlator
-                        .offer(rule, hit, at, now, held, &mut self.ready);
-                }
-            }
-            self.emit_ready(Some((&rules, &rec)));
-            self.assembler.recycle(rec.text);
+            self.process_record(&rules, rec, now);
         }
+    }
+
+    /// Matches one record against `rules` (the caller's handle on the current
+    /// set, taken once per batch) and turns what the correlator releases into
+    /// events; the record's buffer goes back to the assembler.
+    fn process_record(&mut self, rules: &Arc<RuleSet>, rec: Record, now: Instant) {
+        self.stats.records += 1;
+        self.correlator
+            .begin_record(|| logged_at(&rec), now, &mut self.ready);
+        self.hits.clear();
+        rules.matches(&rec, &mut self.scratch, &mut self.hits);
+        if self.hits.is_empty() {
+            self.stats.unmatched += 1;
+            if let Output::Report(r) = &mut self.output {
+                r.unmatched(&rec);
+            }
+        } else {
+            let at = logged_at(&rec);
+            for hit in self.hits.drain(..) {
+                let rule = &rules.rules()[hit.rule];
+                self.stats.hits += u64::from(rule.fires);
+                let held = || Held {
+                    rules: rules.clone(),
+                    rec: rec.clone(),
+                };
+                self.correlator
+                    .offer(rule, hit, at, now, held, &mut self.ready);
+            }
+        }
+        self.emit_ready(Some((rules, &rec)));
+        self.assembler.recycle(rec.text);
     }
 
     /// Turns what the correlator released into events; `current` is the
