@@ -94,9 +94,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 for line in lines.drain(..) {
                     assert!(
-                        line.text.len() <= MAX_LINE + 64,
+                        line.text().len() <= MAX_LINE + 64,
                         "a line of {} bytes",
-                        line.text.len()
+                        line.text().len()
                     );
                     assembler.push(&line, now, &mut check);
                 }
