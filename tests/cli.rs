@@ -1,7 +1,9 @@
 //! The command line as a user meets it: `test-rules` on real Open WebUI
 //! output, and clear one-line errors with exit code 2 for bad input.
 
-use crate::support::bridge::Scratch;
+use std::time::Duration;
+
+use crate::support::bridge::{Running, Scratch};
 
 const REAL_LOG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -316,6 +318,40 @@ fn dry_run_prints_the_payload_of_each_event() {
         err["log"]
     );
     assert!(!s.path("state").exists(), "--dry-run stores nothing");
+}
+
+/// `docker logs -f open-webui | owui-bridge run --source stdin`: the pipe stays
+/// open for as long as the container runs, so a stop must not wait for it to
+/// end. Found by hand: SIGTERM used to leave the bridge waiting on the read.
+#[test]
+fn stdin_source_stops_on_sigterm_while_its_input_stays_open() {
+    use std::io::Write;
+    let s = Scratch::new();
+    let log = std::fs::File::create(s.path("bridge.log")).unwrap();
+    let mut cmd = s.command(&["run", "--source", "stdin", "--dry-run"], &[]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    let mut child = cmd.spawn().expect("spawn owui-bridge");
+    let mut input = child.stdin.take().expect("stdin");
+    let bridge = Running {
+        child,
+        log: s.path("bridge.log"),
+    };
+    let line = "2026-11-27 08:01:50.446 | ERROR    | open_webui.main:x:1 - boom\n\
+                2026-11-27 08:01:50.500 | INFO     | open_webui.main:x:2 - next\n";
+    input.write_all(line.as_bytes()).unwrap();
+    input.flush().unwrap();
+    assert!(
+        bridge.wait_for_log("dry run:", Duration::from_secs(15)),
+        "the line written to stdin never became an event: {}",
+        bridge.log_text()
+    );
+    let status = bridge
+        .terminate()
+        .expect("still running 15 s after SIGTERM, waiting on standard input");
+    assert!(status.success(), "{status:?}");
+    drop(input);
 }
 
 #[test]

@@ -188,7 +188,7 @@ async fn run_async(
         _ => (
             "stdin".to_string(),
             Origin::local(Stream::Stdin.as_str(), None),
-            tokio::spawn(stdin::read_to_end(tx)),
+            tokio::spawn(stdin::read_to_end(tx, shutdown_rx.clone())),
         ),
     };
     let pipeline = Pipeline::new(

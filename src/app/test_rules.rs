@@ -19,7 +19,7 @@ use crate::cli::TestRulesArgs;
 use crate::config::{Language, RuleSources};
 use crate::pipeline::{Clock, Ending, Output, Pipeline, Report};
 use crate::record::{Line, Origin, Stream};
-use crate::source::lines::LineSplitter;
+use crate::source::lines::{self, LineSplitter};
 
 /// Bytes read at a time.
 const CHUNK: usize = 256 * 1024;
@@ -84,26 +84,10 @@ pub(super) fn test_rules(args: TestRulesArgs) -> Result<ExitCode, Fail> {
 
 /// Reads `input` to its end and sends its lines, one batch per read; a read
 /// error is sent last.
-fn read_lines(mut input: Box<dyn Read + Send>, tx: SyncSender<Result<Vec<Line>, Fail>>) {
+fn read_lines(input: Box<dyn Read + Send>, tx: SyncSender<Result<Vec<Line>, Fail>>) {
     let mut splitter = LineSplitter::new(Stream::File, 0, None);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = tx.send(Err(Fail::runtime(format!("cannot read the log: {e}"))));
-                return;
-            }
-        };
-        let mut lines = Vec::new();
-        splitter.push(&buf[..n], &mut lines);
-        if tx.send(Ok(lines)).is_err() {
-            return;
-        }
+    let sent = lines::read_lines(input, &mut splitter, CHUNK, |l| tx.send(Ok(l)).is_ok());
+    if let Err(e) = sent {
+        let _ = tx.send(Err(Fail::runtime(format!("cannot read the log: {e}"))));
     }
-    let mut lines = Vec::new();
-    splitter.finish(&mut lines);
-    let _ = tx.send(Ok(lines));
 }

@@ -1,6 +1,9 @@
 //! Splitting a byte stream into [`Line`]s with their positions. Lines are
 //! zero-copy views of one reused buffer; a line longer than the cap is cut
-//! (and marked) so one runaway write cannot exhaust memory.
+//! (and marked) so one runaway write cannot exhaust memory. [`read_lines`]
+//! drives a splitter over a reader to its end, on a thread of its own.
+
+use std::io::{ErrorKind, Read};
 
 use bytes::{Bytes, BytesMut};
 
@@ -104,6 +107,39 @@ impl LineSplitter {
     }
 }
 
+/// Reads `input` to its end, `chunk` bytes at a time, and hands the lines of
+/// each read to `send` (at the end, the last line even without its newline).
+/// Stops early, without error, when `send` says nobody takes lines any more.
+/// Blocking: for a thread of its own (stdin, `test-rules`), so the thread
+/// that matches never waits for input and the line checks run beside it.
+pub fn read_lines(
+    mut input: impl Read,
+    splitter: &mut LineSplitter,
+    chunk: usize,
+    mut send: impl FnMut(Vec<Line>) -> bool,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut lines = Vec::new();
+        splitter.push(&buf[..n], &mut lines);
+        if !lines.is_empty() && !send(lines) {
+            return Ok(());
+        }
+    }
+    let mut lines = Vec::new();
+    splitter.finish(&mut lines);
+    if !lines.is_empty() {
+        send(lines);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +192,37 @@ mod tests {
                 offset: MAX_LINE as u64 + 11
             }
         );
+    }
+
+    /// Any read sizes give the same lines, the last one without its newline
+    /// included; a receiver that goes away stops the reading.
+    #[test]
+    fn read_lines_hands_over_every_line_and_stops_when_nobody_takes_them() {
+        let input = b"one\ntwo\n\nthree without newline".repeat(50);
+        let whole = split_all(&input, input.len());
+        for chunk in [1, 3, 64, 4096] {
+            let mut s = LineSplitter::new(Stream::File, 0, Some(1));
+            let mut got = Vec::new();
+            read_lines(&input[..], &mut s, chunk, |lines| {
+                got.extend(lines.iter().map(|l| {
+                    (
+                        String::from_utf8_lossy(l.text()).into_owned(),
+                        l.number,
+                        l.start,
+                    )
+                }));
+                true
+            })
+            .unwrap();
+            assert_eq!(got, whole, "chunk {chunk}");
+        }
+        let mut s = LineSplitter::new(Stream::File, 0, Some(1));
+        let mut calls = 0;
+        read_lines(&input[..], &mut s, 8, |_| {
+            calls += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(calls, 1, "no read after the receiver left");
     }
 }
