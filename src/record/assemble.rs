@@ -81,27 +81,27 @@ impl Assembler {
 
     /// Feeds one line; calls `out` for each record this line completes.
     pub fn push(&mut self, line: &Line, now: Instant, out: &mut impl FnMut(Record)) {
-        let (lossy, plain);
-        let text = match line.plain_text() {
-            Some(text) => text.strip_suffix('\r').unwrap_or(text),
-            None => {
-                let text = match std::str::from_utf8(line.text()) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        lossy = String::from_utf8_lossy(line.text());
-                        &*lossy
-                    }
-                };
-                let text = text.strip_suffix('\r').unwrap_or(text);
-                // Open WebUI run with a TTY (`docker run -t`, compose `tty: true`) colours its
-                // lines; rules are written for the plain text.
-                if memchr::memchr(0x1b, text.as_bytes()).is_some() {
-                    plain = strip_ansi(text);
-                    plain.as_str()
-                } else {
-                    text
+        let lossy;
+        let checked = line.plain_text();
+        let text = match checked {
+            Some(text) => text,
+            None => match std::str::from_utf8(line.text()) {
+                Ok(t) => t,
+                Err(_) => {
+                    lossy = String::from_utf8_lossy(line.text());
+                    &*lossy
                 }
-            }
+            },
+        };
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        // Open WebUI run with a TTY (`docker run -t`, compose `tty: true`) colours its
+        // lines; rules are written for the plain text. A plain line has no ESC.
+        let plain;
+        let text = if checked.is_none() && memchr::memchr(0x1b, text.as_bytes()).is_some() {
+            plain = strip_ansi(text);
+            plain.as_str()
+        } else {
+            text
         };
         let starts = match &self.cfg.start {
             None => true,

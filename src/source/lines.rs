@@ -151,15 +151,16 @@ mod tests {
             s.push(c, &mut out);
         }
         s.finish(&mut out);
-        out.into_iter()
-            .map(|l| {
-                (
-                    String::from_utf8_lossy(l.text()).into_owned(),
-                    l.number,
-                    l.start,
-                )
-            })
-            .collect()
+        out.iter().map(seen).collect()
+    }
+
+    /// What a test compares of a line: its text, number and start.
+    fn seen(l: &Line) -> (String, u64, Cursor) {
+        (
+            String::from_utf8_lossy(l.text()).into_owned(),
+            l.number,
+            l.start,
+        )
     }
 
     #[test]
@@ -204,13 +205,7 @@ mod tests {
             let mut s = LineSplitter::new(Stream::File, 0, Some(1));
             let mut got = Vec::new();
             read_lines(&input[..], &mut s, chunk, |lines| {
-                got.extend(lines.iter().map(|l| {
-                    (
-                        String::from_utf8_lossy(l.text()).into_owned(),
-                        l.number,
-                        l.start,
-                    )
-                }));
+                got.extend(lines.iter().map(seen));
                 true
             })
             .unwrap();
